@@ -1,0 +1,99 @@
+"""In-memory fakes of every port. The contract tests run against these and the real adapters."""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Iterator, Sequence
+from dataclasses import replace
+
+from coldchain.core.events import Event
+from coldchain.core.messages import DeadLetter, Outcome, StoredDeadLetter, dead_letter_key
+from coldchain.core.reading import Reading
+
+
+class MemoryReadingStore:
+    """Readings per device in a sorted list; the same semantics as the SQLite store."""
+
+    def __init__(self) -> None:
+        self._keys: dict[str, list[str]] = {}
+        self._rows: dict[str, dict[str, Reading]] = {}
+
+    def put_many(self, readings: Sequence[Reading]) -> list[tuple[Outcome, Reading | None]]:
+        outcomes: list[tuple[Outcome, Reading | None]] = []
+        for reading in readings:
+            rows = self._rows.setdefault(reading.device_id, {})
+            existing = rows.get(reading.timestamp)
+            if existing is None:
+                rows[reading.timestamp] = reading
+                bisect.insort(self._keys.setdefault(reading.device_id, []), reading.timestamp)
+                outcomes.append((Outcome.STORED, None))
+            elif existing == reading:
+                outcomes.append((Outcome.DUPLICATE, existing))
+            else:
+                outcomes.append((Outcome.CONFLICT, existing))
+        return outcomes
+
+    def recent(self, device_id: str, until: str, limit: int) -> list[Reading]:
+        keys = self._keys.get(device_id, [])
+        end = bisect.bisect_right(keys, until)
+        rows = self._rows.get(device_id, {})
+        return [rows[key] for key in keys[max(0, end - limit) : end]]
+
+    def between(self, device_id: str, start: str, end: str) -> Iterator[Reading]:
+        keys = self._keys.get(device_id, [])
+        rows = self._rows.get(device_id, {})
+        low, high = bisect.bisect_left(keys, start), bisect.bisect_right(keys, end)
+        return iter([rows[key] for key in keys[low:high]])
+
+    def fleet_between(self, fleet_id: str, start: str, end: str) -> Iterator[Reading]:
+        found = [
+            reading
+            for rows in self._rows.values()
+            for reading in rows.values()
+            if reading.fleet_id == fleet_id and start <= reading.timestamp <= end
+        ]
+        return iter(sorted(found, key=lambda r: (r.timestamp, r.device_id)))
+
+    def latest(self) -> list[Reading]:
+        return [self._rows[device][keys[-1]] for device, keys in sorted(self._keys.items()) if keys]
+
+
+class MemoryDeadLetterStore:
+    """Dead letters in a list, deduplicated on (kind, topic, payload)."""
+
+    def __init__(self) -> None:
+        self._letters: list[StoredDeadLetter] = []
+        self._index: dict[bytes, int] = {}
+
+    def put_many(self, letters: Sequence[DeadLetter]) -> None:
+        for letter in letters:
+            key = dead_letter_key(letter)
+            position = self._index.get(key)
+            if position is None:
+                self._index[key] = len(self._letters)
+                self._letters.append(StoredDeadLetter(len(self._letters) + 1, letter, 1))
+            else:
+                old = self._letters[position]
+                self._letters[position] = StoredDeadLetter(
+                    old.id, replace(old.letter, reason=letter.reason), old.attempts + 1
+                )
+
+    def list(self, limit: int = 100) -> list[StoredDeadLetter]:
+        return list(reversed(self._letters))[:limit]
+
+    def count(self) -> int:
+        return len(self._letters)
+
+
+class MemoryEventSink:
+    """Keeps every published event, in order."""
+
+    def __init__(self) -> None:
+        self.events: list[Event] = []
+
+    def publish(self, events: Sequence[Event]) -> None:
+        self.events.extend(events)
+
+    def list(self, device_id: str | None = None, limit: int = 1000) -> list[Event]:
+        """Events, oldest first, optionally of one device."""
+        return [e for e in self.events if device_id in (None, e.device_id)][:limit]

@@ -1,0 +1,57 @@
+"""The one error tree of coldchain.
+
+ColdchainError
+├── ValidationError        a payload or argument that breaks the rules (carries every issue)
+├── ConfigurationError     settings, profiles or files that cannot be used
+├── StorageError           a store could not do what was asked (adapters translate SDK errors)
+│   └── StorageUnavailableError   the store is down or read-only; retry later
+├── NotFoundError          a device, alarm or dead letter that does not exist
+└── PkiError               certificates and keys that cannot be made or read
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class ColdchainError(Exception):
+    """Root of every error coldchain raises on purpose."""
+
+
+@dataclass(frozen=True, slots=True)
+class Issue:
+    """One failing field and a human reason, e.g. ``temperature_c: must be <= 85``."""
+
+    field: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.field}: {self.reason}" if self.field else self.reason
+
+
+class ValidationError(ColdchainError):
+    """Input that breaks the rules; ``issues`` names every failing field."""
+
+    def __init__(self, issues: list[Issue]) -> None:
+        self.issues = tuple(issues)
+        super().__init__("; ".join(str(issue) for issue in self.issues))
+
+
+class ConfigurationError(ColdchainError):
+    """Settings, profiles or files that cannot be used."""
+
+
+class StorageError(ColdchainError):
+    """A store could not do what was asked."""
+
+
+class StorageUnavailableError(StorageError):
+    """The store is down, locked or read-only; the work can be retried later."""
+
+
+class NotFoundError(ColdchainError):
+    """A device, alarm or dead letter that does not exist."""
+
+
+class PkiError(ColdchainError):
+    """Certificates and keys that cannot be made or read."""

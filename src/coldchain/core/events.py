@@ -1,0 +1,29 @@
+"""Events the rules raise about a device: excursions, low battery, shocks, silence."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class EventKind(StrEnum):
+    """What happened. The values are the names operators see in logs and alarms."""
+
+    TEMPERATURE_HIGH = "TemperatureExcursionHigh"
+    TEMPERATURE_LOW = "TemperatureExcursionLow"
+    BATTERY_LOW = "BatteryLow"
+    SHOCK = "ShockDetected"
+    DEVICE_SILENCE = "DeviceSilence"
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One raised event, stamped with the device time of the reading that raised it."""
+
+    kind: EventKind
+    device_id: str
+    fleet_id: str | None
+    timestamp: str
+    value: float
+    threshold: float
+    detail: str

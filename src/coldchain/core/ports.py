@@ -1,0 +1,73 @@
+"""Ports: what the core needs from the world, as Protocols. Adapters implement them.
+
+Time ranges are inclusive at both ends and written in the canonical timestamp form, whose
+string order is time order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from datetime import datetime
+from typing import Protocol
+
+from coldchain.core.events import Event
+from coldchain.core.messages import DeadLetter, Outcome, StoredDeadLetter
+from coldchain.core.reading import Reading
+
+
+class Clock(Protocol):
+    """The time now, as an aware UTC datetime."""
+
+    def now(self) -> datetime: ...
+
+
+class ReadingStore(Protocol):
+    """Readings keyed by (device_id, timestamp), idempotent on that key."""
+
+    def put_many(self, readings: Sequence[Reading]) -> list[tuple[Outcome, Reading | None]]:
+        """Store readings in order; for each, ``STORED``, ``DUPLICATE`` (identical content is
+        already there) or ``CONFLICT`` with the reading already kept under that key."""
+        ...
+
+    def recent(self, device_id: str, until: str, limit: int) -> list[Reading]:
+        """Up to ``limit`` readings of a device at or before ``until``, oldest first."""
+        ...
+
+    def between(self, device_id: str, start: str, end: str) -> Iterator[Reading]:
+        """One device's readings in ``[start, end]``, in time order, streamed."""
+        ...
+
+    def fleet_between(self, fleet_id: str, start: str, end: str) -> Iterator[Reading]:
+        """A fleet's readings in ``[start, end]``, in time order, streamed."""
+        ...
+
+    def latest(self) -> list[Reading]:
+        """The newest reading of every device, ordered by device id."""
+        ...
+
+
+class DeadLetterStore(Protocol):
+    """Messages that could not be stored as readings. Idempotent: the same message (kind,
+    topic and payload) arriving again raises its ``attempts`` and updates the reason."""
+
+    def put_many(self, letters: Sequence[DeadLetter]) -> None: ...
+
+    def list(self, limit: int = 100) -> list[StoredDeadLetter]:
+        """Newest first."""
+        ...
+
+    def count(self) -> int: ...
+
+
+class EventSink(Protocol):
+    """Where raised events go (an event table, a log, an alarm service)."""
+
+    def publish(self, events: Sequence[Event]) -> None: ...
+
+
+class EventLog(EventSink, Protocol):
+    """An event sink that can be read back."""
+
+    def list(self, device_id: str | None = None, limit: int = 1000) -> list[Event]:
+        """Events, oldest first, optionally of one device."""
+        ...

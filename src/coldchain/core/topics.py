@@ -1,0 +1,32 @@
+"""MQTT topic names of the telemetry contract: ``dt/coldchain/{device_id}/telemetry``."""
+
+from __future__ import annotations
+
+import re
+from typing import Final
+
+DEVICE_ID_PATTERN: Final = r"^[A-Za-z0-9_-]{1,128}$"
+_DEVICE_ID = re.compile(DEVICE_ID_PATTERN)
+TOPIC_PREFIX: Final = "dt/coldchain"
+TELEMETRY_SUFFIX: Final = "telemetry"
+TELEMETRY_FILTER: Final = f"{TOPIC_PREFIX}/+/{TELEMETRY_SUFFIX}"
+SHARED_GROUP: Final = "processors"
+SHARED_TELEMETRY_FILTER: Final = f"$share/{SHARED_GROUP}/{TELEMETRY_FILTER}"
+
+
+def is_device_id(value: str) -> bool:
+    """Whether ``value`` is a legal device id (1-128 of ``[A-Za-z0-9_-]``)."""
+    return bool(_DEVICE_ID.fullmatch(value))
+
+
+def telemetry_topic(device_id: str) -> str:
+    """The topic a device publishes its readings to."""
+    return f"{TOPIC_PREFIX}/{device_id}/{TELEMETRY_SUFFIX}"
+
+
+def device_from_topic(topic: str) -> str | None:
+    """The device id segment of a telemetry topic, or None when the topic is not one."""
+    parts = topic.split("/")
+    if len(parts) != 4 or "/".join(parts[:2]) != TOPIC_PREFIX or parts[3] != TELEMETRY_SUFFIX:
+        return None
+    return parts[2] if is_device_id(parts[2]) else None

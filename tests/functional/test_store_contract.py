@@ -1,0 +1,151 @@
+"""One contract for every reading store, dead-letter store and event log.
+
+The in-memory fakes and the SQLite adapters run the same tests, so a fake can stand in
+for the real thing in unit tests without lying.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import replace
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from coldchain.adapters.memory import MemoryDeadLetterStore, MemoryEventSink, MemoryReadingStore
+from coldchain.adapters.sqlite import (
+    SqliteDatabase,
+    SqliteDeadLetterStore,
+    SqliteEventStore,
+    SqliteReadingStore,
+)
+from coldchain.core.events import Event, EventKind
+from coldchain.core.messages import DeadLetter, DeadLetterKind, Outcome
+from coldchain.core.ports import DeadLetterStore, EventLog, ReadingStore
+from coldchain.core.reading import Reading
+from coldchain.core.timestamps import to_canonical
+from tests.factories import T0
+
+Stores = tuple[ReadingStore, DeadLetterStore, EventLog]
+
+
+@pytest.fixture(params=["memory", "sqlite"])
+def stores(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Stores]:
+    if request.param == "memory":
+        yield MemoryReadingStore(), MemoryDeadLetterStore(), MemoryEventSink()
+        return
+    db = SqliteDatabase(tmp_path / "store.db")
+    yield SqliteReadingStore(db), SqliteDeadLetterStore(db), SqliteEventStore(db)
+    db.close()
+
+
+def reading(device: str = "dev-1", seconds: int = 0, **fields: object) -> Reading:
+    base = Reading(
+        device,
+        to_canonical(T0 + timedelta(seconds=seconds)),
+        4.0,
+        60.0,
+        0.02,
+        90.0,
+        latitude=52.5,
+        longitude=13.4,
+        fleet_id="fleet-a",
+        firmware_version="2.1.4",
+        seq=seconds,
+    )
+    return replace(base, **fields)  # type: ignore[arg-type]
+
+
+def test_put_reports_stored_duplicate_and_conflict(stores: Stores) -> None:
+    store = stores[0]
+    original = reading()
+    outcomes = store.put_many([original, original, replace(original, temperature_c=5.5)])
+    assert outcomes == [
+        (Outcome.STORED, None),
+        (Outcome.DUPLICATE, original),
+        (Outcome.CONFLICT, original),
+    ]
+
+
+def test_readings_round_trip_exactly(stores: Stores) -> None:
+    store = stores[0]
+    sparse = reading(
+        seconds=10,
+        latitude=None,
+        longitude=None,
+        fleet_id=None,
+        seq=None,
+        firmware_version=None,
+        temperature_c=-0.1,
+    )
+    store.put_many([reading(), sparse])
+    assert list(store.between("dev-1", reading().timestamp, sparse.timestamp)) == [
+        reading(),
+        sparse,
+    ]
+
+
+def test_one_device_between_two_times_in_order_inclusive(stores: Stores) -> None:
+    store = stores[0]
+    store.put_many([reading(seconds=s) for s in (30, 0, 20, 10, 40)])
+    store.put_many([reading("dev-2", seconds=15)])
+    found = list(
+        store.between("dev-1", reading(seconds=10).timestamp, reading(seconds=30).timestamp)
+    )
+    assert [r.seq for r in found] == [10, 20, 30]
+
+
+def test_fleet_between_two_times(stores: Stores) -> None:
+    store = stores[0]
+    store.put_many(
+        [reading("a", 0), reading("b", 5), reading("c", 7, fleet_id="other"), reading("a", 10)]
+    )
+    found = list(
+        store.fleet_between("fleet-a", reading(seconds=0).timestamp, reading(seconds=9).timestamp)
+    )
+    assert [(r.device_id, r.seq) for r in found] == [("a", 0), ("b", 5)]
+
+
+def test_latest_reading_per_device_even_when_late_ones_arrive(stores: Stores) -> None:
+    store = stores[0]
+    store.put_many([reading("b", 50), reading("a", 10)])
+    store.put_many([reading("a", 5), reading("b", 60), reading("a", 1)])
+    assert [(r.device_id, r.seq) for r in store.latest()] == [("a", 10), ("b", 60)]
+
+
+def test_recent_returns_the_last_n_at_or_before_a_time(stores: Stores) -> None:
+    store = stores[0]
+    store.put_many([reading(seconds=s) for s in range(0, 100, 10)])
+    found = store.recent("dev-1", reading(seconds=55).timestamp, 3)
+    assert [r.seq for r in found] == [30, 40, 50]
+    assert store.recent("dev-1", reading(seconds=40).timestamp, 2)[-1].seq == 40
+    assert store.recent("nobody", reading(seconds=40).timestamp, 2) == []
+
+
+def test_dead_letters_keep_bytes_reason_and_count_attempts(stores: Stores) -> None:
+    letters = stores[1]
+    bad = DeadLetter(
+        DeadLetterKind.REJECTED, "dt/coldchain/x/telemetry", b"\x00\xff", T0, "not JSON"
+    )
+    other = replace(bad, payload=b"{}", reason="missing fields")
+    letters.put_many([bad, other])
+    letters.put_many([replace(bad, reason="still not JSON")])
+    assert letters.count() == 2
+    newest, oldest = letters.list()
+    assert newest.letter == other
+    assert oldest.letter.payload == b"\x00\xff"
+    assert oldest.letter.reason == "still not JSON"
+    assert oldest.attempts == 2
+    assert oldest.letter.received_at == T0
+
+
+def test_events_are_listed_in_order_and_by_device(stores: Stores) -> None:
+    events = stores[2]
+    raised = [
+        Event(EventKind.SHOCK, "a", "fleet-a", reading().timestamp, 3.0, 2.0, "shock"),
+        Event(EventKind.BATTERY_LOW, "b", None, reading().timestamp, 10.0, 15.0, "battery"),
+    ]
+    events.publish(raised)
+    assert events.list() == raised
+    assert events.list(device_id="b") == raised[1:]

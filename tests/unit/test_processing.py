@@ -1,0 +1,160 @@
+"""The one processing function, wired to the in-memory fakes."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from datetime import timedelta
+
+import pytest
+
+from coldchain.adapters.memory import MemoryDeadLetterStore, MemoryEventSink, MemoryReadingStore
+from coldchain.core.events import EventKind
+from coldchain.core.messages import DeadLetterKind, Message, Outcome
+from coldchain.core.processing import Processor
+from coldchain.core.topics import telemetry_topic
+from tests.factories import T0, message, payload, series
+
+
+@pytest.fixture
+def parts() -> tuple[Processor, MemoryReadingStore, MemoryDeadLetterStore, MemoryEventSink]:
+    readings, letters, events = MemoryReadingStore(), MemoryDeadLetterStore(), MemoryEventSink()
+    return Processor(readings, letters, events), readings, letters, events
+
+
+Parts = tuple[Processor, MemoryReadingStore, MemoryDeadLetterStore, MemoryEventSink]
+
+
+def test_valid_reading_is_stored(parts: Parts) -> None:
+    processor, readings, letters, _ = parts
+    result = processor.process(message(payload()))
+    assert result.outcome is Outcome.STORED
+    assert [r.timestamp for r in readings.latest()] == ["2024-01-15T09:00:00.000Z"]
+    assert letters.count() == 0
+
+
+def test_same_reading_twice_is_a_duplicate_not_a_dead_letter(parts: Parts) -> None:
+    processor, _, letters, _ = parts
+    first = processor.process(message(payload()))
+    second = processor.process(message(payload()))
+    assert (first.outcome, second.outcome) == (Outcome.STORED, Outcome.DUPLICATE)
+    assert letters.count() == 0
+
+
+def test_same_key_other_content_is_a_conflict_kept_as_dead_letter(parts: Parts) -> None:
+    processor, readings, letters, _ = parts
+    processor.process(message(payload(temperature_c=4.0)))
+    result = processor.process(message(payload(temperature_c=5.0)))
+    assert result.outcome is Outcome.CONFLICT
+    assert "temperature_c" in (result.reason or "")
+    [letter] = letters.list()
+    assert letter.letter.kind is DeadLetterKind.CONFLICT
+    assert json.loads(letter.letter.payload)["temperature_c"] == 5.0
+    assert readings.latest()[0].temperature_c == 4.0
+
+
+def test_a_device_cannot_speak_for_another(parts: Parts) -> None:
+    processor, readings, letters, _ = parts
+    result = processor.process(message(payload(device_id="dev-b"), topic_device="dev-a"))
+    assert result.outcome is Outcome.REJECTED
+    assert "does not match topic device" in (result.reason or "")
+    assert readings.latest() == []
+    assert letters.list()[0].letter.topic == telemetry_topic("dev-a")
+
+
+def test_reading_from_the_future_is_a_clock_fault(parts: Parts) -> None:
+    processor, _, _, _ = parts
+    ahead = message(payload(at=T0 + timedelta(minutes=6)), received_at=T0)
+    just_inside = message(payload(at=T0 + timedelta(minutes=4, seconds=59)), received_at=T0)
+    assert processor.process(ahead).outcome is Outcome.REJECTED
+    assert "clock fault" in (processor.process(ahead).reason or "")
+    assert processor.process(just_inside).outcome is Outcome.STORED
+
+
+def test_not_a_telemetry_topic_is_rejected(parts: Parts) -> None:
+    processor, _, letters, _ = parts
+    result = processor.process(Message("dt/other/dev-1/x", json.dumps(payload()).encode(), T0))
+    assert result.outcome is Outcome.REJECTED
+    assert letters.count() == 1
+
+
+def test_rejected_payload_is_kept_byte_for_byte_with_every_reason(parts: Parts) -> None:
+    processor, _, letters, _ = parts
+    raw = b'{"device_id": "dev-1", "temperature_c": "3.2"}'
+    processor.process(message(raw))
+    [stored] = letters.list()
+    assert stored.letter.payload == raw
+    assert "temperature_c" in stored.letter.reason
+    assert "timestamp" in stored.letter.reason
+
+
+def test_the_same_bad_message_twice_is_one_dead_letter_with_two_attempts(parts: Parts) -> None:
+    processor, _, letters, _ = parts
+    processor.process(message(b"garbage"))
+    processor.process(message(b"garbage"))
+    [stored] = letters.list()
+    assert stored.attempts == 2
+
+
+def test_batch_results_come_back_in_order(parts: Parts) -> None:
+    processor, _, _, _ = parts
+    batch = [
+        message(payload()),
+        message(b"bad"),
+        message(payload()),
+        message(payload(temperature_c=9)),
+    ]
+    outcomes = [r.outcome for r in processor.process_batch(batch)]
+    assert outcomes == [Outcome.STORED, Outcome.REJECTED, Outcome.DUPLICATE, Outcome.CONFLICT]
+
+
+def test_excursion_is_raised_and_published(parts: Parts) -> None:
+    processor, _, _, events = parts
+    results = processor.process_batch(series("dev-1", [4, 9, 9.5, 9.8]))
+    assert [len(r.events) for r in results] == [0, 0, 1, 0]
+    assert [e.kind for e in events.events] == [EventKind.TEMPERATURE_HIGH]
+
+
+def test_late_reading_is_judged_where_it_belongs_in_time(parts: Parts) -> None:
+    processor, _, _, events = parts
+    first, second, third, fourth = series("dev-1", [4, 9, 9, 4])
+    processor.process_batch([first, third, fourth])
+    assert events.events == []
+    late = processor.process(second)
+    # The run completes at the third reading, as it would have in order; the late one caused it.
+    assert [e.timestamp for e in events.events] == ["2024-01-15T09:00:20.000Z"]
+    assert late.events == tuple(events.events)
+
+
+# Events are append-only: a reading so late that it moves an onset earlier (the reverse of a
+# whole run) adds the earlier event without retracting the later one. Alarm records with a
+# lifecycle (issue 5) own that case.
+@pytest.mark.parametrize("order", [[0, 1, 2, 3, 4, 5], [0, 2, 4, 1, 3, 5], [0, 2, 1, 3, 5, 4]])
+def test_arrival_order_does_not_change_the_events(parts: Parts, order: list[int]) -> None:
+    processor, _, _, events = parts
+    stream = series("dev-1", [4, 9, 9, 9, 4, 1], battery_pct=14)
+    for index in order:
+        processor.process(stream[index])
+    assert sorted((e.kind, e.timestamp) for e in events.events) == [
+        (EventKind.BATTERY_LOW, "2024-01-15T09:00:00.000Z"),
+        (EventKind.TEMPERATURE_HIGH, "2024-01-15T09:00:20.000Z"),
+    ]
+
+
+def test_duplicates_raise_no_events(parts: Parts) -> None:
+    processor, _, _, events = parts
+    batch = series("dev-1", [9, 9])
+    processor.process_batch(batch)
+    processor.process_batch(batch)
+    assert len(events.events) == 1
+
+
+def test_importing_the_core_imports_no_sdk() -> None:
+    code = (
+        "import sys, coldchain.core.processing, coldchain.core.ports;"
+        "bad = [m for m in ('boto3', 'botocore', 'paho', 'sqlite3', 'click') if m in sys.modules];"
+        "print(','.join(bad))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""
