@@ -1,0 +1,5 @@
+"""``python -m coldchain``: the same as the ``coldchain`` command."""
+
+from coldchain.apps.cli import main
+
+main()

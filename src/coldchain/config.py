@@ -1,0 +1,75 @@
+"""Settings, built once at an entry point. An explicit argument beats the environment.
+
+Environment variable names live here and nowhere else.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Final
+
+from coldchain.core.errors import ConfigurationError
+
+ENV_HOME: Final = "COLDCHAIN_HOME"
+ENV_DB: Final = "COLDCHAIN_DB"
+ENV_MQTT_HOST: Final = "COLDCHAIN_MQTT_HOST"
+ENV_MQTT_PORT: Final = "COLDCHAIN_MQTT_PORT"
+ENV_LOG_LEVEL: Final = "COLDCHAIN_LOG_LEVEL"
+
+DEFAULT_HOME: Final = ".coldchain"
+DEFAULT_MQTT_HOST: Final = "127.0.0.1"
+DEFAULT_MQTT_PORT: Final = 8883
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Where the local stack keeps its files and where the broker listens."""
+
+    home: Path = field(default_factory=lambda: Path(DEFAULT_HOME))
+    db_path: Path | None = None
+    mqtt_host: str = DEFAULT_MQTT_HOST
+    mqtt_port: int = DEFAULT_MQTT_PORT
+    log_level: str = "INFO"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Settings from ``COLDCHAIN_*`` variables, defaults for the rest.
+
+        Raises:
+            ConfigurationError: a variable holds a value that cannot be used.
+        """
+        env = os.environ if environ is None else environ
+        port_text = env.get(ENV_MQTT_PORT, str(DEFAULT_MQTT_PORT))
+        try:
+            port = int(port_text)
+        except ValueError:
+            raise ConfigurationError(
+                f"{ENV_MQTT_PORT}={port_text!r} is not a port number"
+            ) from None
+        db = env.get(ENV_DB)
+        return cls(
+            home=Path(env.get(ENV_HOME, DEFAULT_HOME)),
+            db_path=Path(db) if db else None,
+            mqtt_host=env.get(ENV_MQTT_HOST, DEFAULT_MQTT_HOST),
+            mqtt_port=port,
+            log_level=env.get(ENV_LOG_LEVEL, "INFO").upper(),
+        )
+
+    def override(self, **changes: object) -> Settings:
+        """A copy with the given fields replaced, skipping those passed as None."""
+        return replace(self, **{k: v for k, v in changes.items() if v is not None})  # type: ignore[arg-type]
+
+    @property
+    def pki_dir(self) -> Path:
+        return self.home / "pki"
+
+    @property
+    def broker_dir(self) -> Path:
+        return self.home / "broker"
+
+    @property
+    def database(self) -> Path:
+        return self.db_path if self.db_path is not None else self.home / "coldchain.db"
