@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: bootstrap test lint typecheck unit demo clean
+.PHONY: bootstrap test lint typecheck unit demo bench clean
 
 bootstrap: $(STAMP)
 	@scripts/ensure-mosquitto
@@ -15,6 +15,10 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	@touch $(STAMP)
+
+## The main job: broker, worker and a simulated fleet of 25 devices, with a live summary.
+demo: bootstrap
+	$(BIN)/coldchain up
 
 ## The whole suite: lint, types, then unit, functional and integration tests.
 test: bootstrap lint typecheck

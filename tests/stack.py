@@ -111,14 +111,16 @@ class Stack:
     def start_broker(self) -> None:
         self.broker.start()
 
-    def start_worker(self, client_id: str = "coldchain-worker-1") -> subprocess.Popen[bytes]:
+    def start_worker(
+        self, client_id: str = "coldchain-worker-1", *, shared: bool = False
+    ) -> subprocess.Popen[bytes]:
         with (self.home / f"{client_id}.log").open("ab") as log:
-            process = self._spawn_worker(client_id, log)
+            process = self._spawn_worker(client_id, log, ["--shared"] if shared else [])
         self.workers.append(process)
         wait_until(lambda: self._worker_connected(client_id, process), 20, "worker subscribed")
         return process
 
-    def _spawn_worker(self, client_id: str, log: Any) -> subprocess.Popen[bytes]:
+    def _spawn_worker(self, client_id: str, log: Any, extra: list[str]) -> subprocess.Popen[bytes]:
         return subprocess.Popen(
             [
                 sys.executable,
@@ -133,6 +135,9 @@ class Stack:
                 str(self.db_path),
                 "--client-id",
                 client_id,
+                "--stats-every",
+                "1",
+                *extra,
             ],
             stdout=log,
             stderr=subprocess.STDOUT,

@@ -167,3 +167,15 @@ def test_sigterm_drains_and_exits_zero(stack: Stack) -> None:
     stack.start_worker("coldchain-worker-1")
     wait_until(lambda: stack.count() == 300, 30, "every reading stored")
     assert "totals:" in stack.worker_log()
+
+
+def test_two_workers_on_the_shared_subscription_split_the_stream(stack: Stack) -> None:
+    stack.start_worker("worker-a", shared=True)
+    stack.start_worker("worker-b", shared=True)
+    for device_id in DEVICES[:4]:
+        stack.device(device_id).publish_all([reading_body(device_id, seq) for seq in range(100)])
+    wait_until(lambda: stack.count() == 400, 30, "400 readings stored")
+    wait_until(lambda: "totals:" in stack.worker_log("worker-b"), 20, "worker-b's totals")
+    assert "stored=" in stack.worker_log("worker-a")
+    assert "stored=" in stack.worker_log("worker-b")
+    assert stack.count("dead_letters") == 0

@@ -10,6 +10,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Final
@@ -315,6 +316,28 @@ def _summarise(summary: dict[str, list[object]], reading: Reading) -> None:
         row[0], row[2] = reading.fleet_id or fleet, reading.timestamp
     row[1] = min(first, reading.timestamp)
     row[3] = count + 1
+
+
+@dataclass(frozen=True, slots=True)
+class StoreSummary:
+    """Totals for a live status screen; cheap to compute on a large store."""
+
+    readings: int
+    devices: int
+    events: dict[str, int]
+    dead_letters: int
+
+
+def summarise(db: SqliteDatabase) -> StoreSummary:
+    """Readings and devices from the per-device rows (no scan of the readings table)."""
+    conn = db.connection
+    with _translated():
+        readings, devices = conn.execute(
+            "SELECT coalesce(sum(readings), 0), count(*) FROM devices"
+        ).fetchone()
+        events = dict(conn.execute("SELECT kind, count(*) FROM events GROUP BY kind").fetchall())
+        (dead,) = conn.execute("SELECT count(*) FROM dead_letters").fetchone()
+    return StoreSummary(int(readings), int(devices), events, int(dead))
 
 
 class SqliteDeadLetterStore:

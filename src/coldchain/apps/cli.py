@@ -12,6 +12,7 @@ import sys
 import threading
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 import click
 
@@ -19,10 +20,18 @@ from coldchain.adapters.mosquitto import BrokerConfig, MosquittoProcess
 from coldchain.adapters.mqtt import MqttConsumer
 from coldchain.adapters.pki import LocalPki
 from coldchain.adapters.sqlite import SqliteDatabase
+from coldchain.apps.simulator.run import (
+    DEFAULT_DEVICE_ID,
+    MQTTS_PORT,
+    SimulateRequest,
+    env_defaults,
+)
+from coldchain.apps.simulator.run import simulate as run_simulation
+from coldchain.apps.up import UpOptions, run_up
 from coldchain.apps.worker import Worker, WorkerOptions
 from coldchain.config import Settings
 from coldchain.core.errors import ColdchainError
-from coldchain.core.topics import SHARED_TELEMETRY_FILTER
+from coldchain.core.topics import SHARED_TELEMETRY_FILTER, TELEMETRY_FILTER
 from coldchain.tls import client_context
 
 EXIT_ERROR = 1
@@ -136,6 +145,20 @@ def broker(ctx: click.Context, host: str | None, port: int | None) -> None:
     help="MQTT client id; its persistent session survives restarts.",
 )
 @click.option("--batch-size", type=click.IntRange(1, 1000), default=500, show_default=True)
+@click.option(
+    "--stats-every",
+    type=click.FloatRange(min=0.1),
+    default=10.0,
+    show_default=True,
+    help="Seconds between totals lines in the log.",
+)
+@click.option(
+    "--shared",
+    is_flag=True,
+    help="Join the shared subscription $share/processors/... to split the stream with other "
+    "workers. Without it the worker holds its own persistent subscription, which (unlike a "
+    "shared one on mosquitto 2.0.11) survives a broker restart with nothing lost.",
+)
 @click.pass_context
 def worker(
     ctx: click.Context,
@@ -144,6 +167,8 @@ def worker(
     db: Path | None,
     client_id: str,
     batch_size: int,
+    stats_every: float,
+    shared: bool,
 ) -> None:
     """Process telemetry from the broker into SQLite until SIGTERM or Ctrl-C.
 
@@ -153,9 +178,8 @@ def worker(
     credentials = LocalPki(settings.pki_dir).processor()
     tls = client_context(credentials.ca, credentials.cert, credentials.key)
     database = SqliteDatabase(settings.database)
-    consumer = MqttConsumer(
-        settings.mqtt_host, settings.mqtt_port, client_id, tls, SHARED_TELEMETRY_FILTER
-    )
+    subscription = SHARED_TELEMETRY_FILTER if shared else TELEMETRY_FILTER
+    consumer = MqttConsumer(settings.mqtt_host, settings.mqtt_port, client_id, tls, subscription)
     stop = threading.Event()
 
     def request_stop(signum: int, frame: FrameType | None) -> None:
@@ -165,13 +189,174 @@ def worker(
     signal.signal(signal.SIGINT, request_stop)
     consumer.start()
     logging.getLogger("coldchain.worker").info(
-        "processing %s:%d into %s", settings.mqtt_host, settings.mqtt_port, settings.database
+        "processing %s:%d (%s) into %s",
+        settings.mqtt_host,
+        settings.mqtt_port,
+        subscription,
+        settings.database,
     )
     try:
-        Worker(consumer, database, options=WorkerOptions(batch_size=batch_size)).run(stop)
+        Worker(
+            consumer,
+            database,
+            options=WorkerOptions(batch_size=batch_size, stats_every_s=stats_every),
+        ).run(stop)
     finally:
         consumer.stop()
         database.close()
+
+
+@cli.command()
+@click.option("--endpoint", default=None, help="Broker host [env IOT_ENDPOINT; 127.0.0.1].")
+@click.option("--port", type=click.IntRange(1, 65535), default=None, help="Broker port [8883].")
+@click.option(
+    "--cert",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Device certificate [env CERT_PATH; else issued by the local PKI].",
+)
+@click.option(
+    "--key",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Device private key [env KEY_PATH].",
+)
+@click.option(
+    "--ca",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="CA that signed the broker's certificate [env CA_PATH; the local CA].",
+)
+@click.option(
+    "--device-id", default=None, help="One device's id [env DEVICE_ID; cold-chain-sim-01]."
+)
+@click.option("--fleet-id", default=None, help="Fleet id in every reading [env FLEET_ID].")
+@click.option("--firmware-version", default=None, help="[env FIRMWARE_VERSION; 2.1.4].")
+@click.option(
+    "--interval",
+    type=click.FloatRange(min=0.01),
+    default=None,
+    help="Seconds between readings of one device [env PUBLISH_INTERVAL_S; 10].",
+)
+@click.option(
+    "--devices",
+    type=click.IntRange(1, 100_000),
+    default=None,
+    help="Run a fleet of N devices (<prefix>-0001 ...) instead of one.",
+)
+@click.option("--device-prefix", default="reefer", show_default=True)
+@click.option(
+    "--scenario",
+    default=None,
+    help="mix (fleet default), healthy (single default), door-open, compressor-failure, "
+    "freezing, rough-road, low-battery, outage.",
+)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--duration", type=click.FloatRange(min=0), default=None, help="Stop after seconds.")
+@click.option("--count", type=click.IntRange(min=1), default=None, help="Readings per device.")
+@click.option(
+    "--buffer",
+    "buffer_size",
+    type=click.IntRange(min=1),
+    default=10_000,
+    show_default=True,
+    help="Readings each device keeps while offline.",
+)
+@click.option("--gps/--no-gps", default=False, show_default=True)
+@click.option("--mqtt-version", type=click.Choice(["5", "3.1.1"]), default="5", show_default=True)
+@click.pass_context
+def simulate(ctx: click.Context, /, **options: Any) -> None:
+    """Simulate one device (drop-in for the original simulator) or a fleet.
+
+    Examples: coldchain simulate --count 5 --interval 1;
+    coldchain simulate --devices 1000 --interval 10 --duration 120
+    """
+    settings = _settings(ctx)
+    env = env_defaults()
+    interval = options["interval"] or float(env["interval"] or 10)
+    request = SimulateRequest(
+        endpoint=options["endpoint"] or env["endpoint"] or settings.mqtt_host,
+        port=options["port"] or (MQTTS_PORT if env["endpoint"] else settings.mqtt_port),
+        interval_s=interval,
+        devices=options["devices"],
+        device_id=options["device_id"] or env["device_id"] or DEFAULT_DEVICE_ID,
+        device_prefix=options["device_prefix"],
+        fleet_id=options["fleet_id"] or env["fleet_id"],
+        firmware_version=options["firmware_version"] or env["firmware_version"] or "2.1.4",
+        cert=_path(options["cert"], env["cert"]),
+        key=_path(options["key"], env["key"]),
+        ca=_path(options["ca"], env["ca"]),
+        pki_dir=settings.pki_dir,
+        scenario=options["scenario"],
+        seed=options["seed"],
+        duration_s=options["duration"],
+        count=options["count"],
+        buffer_size=options["buffer_size"],
+        gps=options["gps"],
+        protocol=options["mqtt_version"],
+    )
+    stats = run_simulation(request)
+    undelivered = stats.sampled - stats.acked
+    click.echo(
+        f"sampled {stats.sampled}, acknowledged {stats.acked}, dropped {stats.dropped}, "
+        f"refused {stats.refused}, reconnects {stats.reconnects}",
+        err=True,
+    )
+    if undelivered:
+        raise ColdchainError(f"{undelivered} readings were not delivered")
+
+
+@cli.command()
+@click.option(
+    "--devices",
+    type=click.IntRange(1, 100_000),
+    default=25,
+    show_default=True,
+    help="Simulated devices.",
+)
+@click.option(
+    "--interval",
+    type=click.FloatRange(min=0.05),
+    default=2.0,
+    show_default=True,
+    help="Seconds between readings of one device.",
+)
+@click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Folder for certificates, broker state, logs and the database [.coldchain].",
+)
+@click.option("--port", type=click.IntRange(1, 65535), default=None, help="Broker port [8883].")
+@click.option("--no-simulator", is_flag=True, help="Broker and worker only, for real devices.")
+@click.option(
+    "--duration",
+    type=click.FloatRange(min=1),
+    default=None,
+    help="Stop by itself after this many seconds.",
+)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.pass_context
+def up(
+    ctx: click.Context,
+    devices: int,
+    interval: float,
+    data_dir: Path | None,
+    port: int | None,
+    no_simulator: bool,
+    duration: float | None,
+    seed: int,
+) -> None:
+    """Run the local stack: broker, worker and a simulated fleet, with a live summary.
+
+    Example: coldchain up --devices 25 --interval 2
+    """
+    settings = _settings(ctx).override(home=data_dir, mqtt_port=port)
+    run_up(settings, UpOptions(devices, interval, not no_simulator, duration, seed))
+
+
+def _path(flag: Path | None, env: str | None) -> Path | None:
+    return flag if flag is not None else (Path(env) if env else None)
 
 
 def main(argv: list[str] | None = None) -> None:

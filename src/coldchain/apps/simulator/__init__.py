@@ -1,0 +1,1 @@
+"""The device simulator: one device or thousands, in one thread."""

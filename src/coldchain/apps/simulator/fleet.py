@@ -1,0 +1,330 @@
+"""Run simulated devices against a broker: steady sampling, store-and-forward, reconnects.
+
+Each device samples on its own schedule (the fleet is spread evenly over the interval, so
+a thousand devices at 10 s publish 100 readings a second, not a thousand every 10 s),
+appends the reading to a bounded buffer, and publishes from the buffer's head while its
+link is up, with at most ``window`` unacknowledged. A reading leaves the buffer only when
+the broker acknowledges it; when the link drops, the unacknowledged ones go back to the
+head in order and are replayed after a reconnect with jittered exponential backoff. When
+the buffer is full the oldest reading is dropped and counted.
+"""
+
+from __future__ import annotations
+
+import heapq
+import json
+import logging
+import random
+import selectors
+import ssl
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Final
+
+from coldchain.adapters.mqtt import ConnectError
+from coldchain.adapters.mqtt_device import DeviceLink, LinkState
+from coldchain.core.device_model import DeviceModel
+from coldchain.core.reading import Reading
+from coldchain.core.topics import telemetry_topic
+
+log = logging.getLogger("coldchain.simulator")
+
+NOT_AUTHORIZED: Final = 135
+TICK_S: Final = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class FleetOptions:
+    """How the fleet runs."""
+
+    host: str
+    port: int
+    interval_s: float = 10.0
+    duration_s: float | None = None
+    count: int | None = None
+    window: int = 20
+    buffer_size: int = 10_000
+    protocol: str = "5"
+    drain_s: float = 30.0
+    backoff_min_s: float = 0.5
+    backoff_max_s: float = 30.0
+
+
+@dataclass
+class FleetStats:
+    """Counters across the fleet."""
+
+    sampled: int = 0
+    published: int = 0
+    acked: int = 0
+    refused: int = 0
+    dropped: int = 0
+    reconnects: int = 0
+    connect_failures: int = 0
+
+    @property
+    def lost(self) -> int:
+        return self.dropped + self.refused
+
+
+@dataclass
+class _Device:
+    model: DeviceModel
+    tls: ssl.SSLContext
+    topic: str
+    buffer: deque[tuple[Reading, bytes]] = field(default_factory=deque)
+    inflight: dict[int, tuple[Reading, bytes]] = field(default_factory=dict)
+    link: DeviceLink | None = None
+    next_connect: float = 0.0
+    backoff_s: float = 0.0
+    connected_once: bool = False
+    done_sampling: bool = False
+
+
+PublishHook = Callable[[Reading], None]
+StatusHook = Callable[["Fleet"], None]
+STATUS_EVERY_S: Final = 10.0
+
+
+class Fleet:
+    """Simulated devices sharing one selector loop."""
+
+    def __init__(
+        self,
+        models: Sequence[DeviceModel],
+        tls_for: Callable[[str], ssl.SSLContext],
+        options: FleetOptions,
+        on_publish: PublishHook | None = None,
+        seed: int = 0,
+        on_status: StatusHook | None = None,
+    ) -> None:
+        self.options = options
+        self.stats = FleetStats()
+        self._on_publish = on_publish
+        self._on_status = on_status
+        self._rng = random.Random(seed)
+        self._devices = [
+            _Device(model, tls_for(model.device_id), telemetry_topic(model.device_id))
+            for model in models
+        ]
+        self._selector = selectors.DefaultSelector()
+        self._stopping = False
+
+    @property
+    def connected(self) -> int:
+        return sum(
+            1 for d in self._devices if d.link is not None and d.link.state is LinkState.CONNECTED
+        )
+
+    @property
+    def buffered(self) -> int:
+        return sum(len(d.buffer) + len(d.inflight) for d in self._devices)
+
+    def stop(self) -> None:
+        """Stop sampling; the run drains the buffers (bounded by ``drain_s``) and returns."""
+        self._stopping = True
+
+    def check_first_connection(self, timeout_s: float = 10.0) -> None:
+        """Connect the first device and wait for its CONNACK, so that bad configuration
+        (certificates, endpoint, authorisation) fails at once with a clear message.
+
+        Raises:
+            ConnectError: the first device cannot connect.
+        """
+        device = self._devices[0]
+        self._connect(device, time.monotonic(), raise_errors=True)
+        link = device.link
+        assert link is not None
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if link.state is LinkState.CLOSED:
+                refusal = link.refusal
+                raise ConnectError(
+                    f"{self.options.host}:{self.options.port}: "
+                    f"{refusal or 'the connection closed before the broker accepted it'}"
+                )
+            if link.state is LinkState.CONNECTED:
+                return
+            self._poll(0.05)
+        raise ConnectError(
+            f"{self.options.host}:{self.options.port}: no answer to CONNECT within {timeout_s} s"
+        )
+
+    def run(self) -> FleetStats:
+        """Sample, publish and reconnect until the duration or count is reached (or
+        :meth:`stop`), then drain the buffers. Returns the counters."""
+        options = self.options
+        start = time.monotonic()
+        # (when, index): the fleet spread evenly over one interval
+        schedule = [
+            (start + index * options.interval_s / len(self._devices), index)
+            for index in range(len(self._devices))
+        ]
+        heapq.heapify(schedule)
+        next_tick = start
+        next_status = start + STATUS_EVERY_S
+        drain_deadline: float | None = None
+        while True:
+            now = time.monotonic()
+            if (
+                not self._stopping
+                and options.duration_s is not None
+                and now - start >= options.duration_s
+            ):
+                self._stopping = True
+            if self._stopping and drain_deadline is None:
+                drain_deadline = now + options.drain_s
+            if drain_deadline is not None and (self.buffered == 0 or now >= drain_deadline):
+                break
+            if not self._stopping:
+                self._sample_due(schedule, now)
+            for device in self._devices:
+                self._maintain(device, now)
+            if now >= next_tick:
+                for device in self._devices:
+                    if device.link is not None:
+                        device.link.tick()
+                next_tick = now + TICK_S
+            if self._on_status is not None and now >= next_status:
+                self._on_status(self)
+                next_status = now + STATUS_EVERY_S
+            wait = (
+                0.05
+                if not schedule or self._stopping
+                else max(0.0, min(0.05, schedule[0][0] - now))
+            )
+            self._poll(wait)
+        for device in self._devices:
+            if device.link is not None:
+                device.link.disconnect()
+        return self.stats
+
+    def _sample_due(self, schedule: list[tuple[float, int]], now: float) -> None:
+        options = self.options
+        while schedule and schedule[0][0] <= now:
+            when, index = heapq.heappop(schedule)
+            device = self._devices[index]
+            if options.count is not None and device.model.seq >= options.count:
+                device.done_sampling = True
+                if all(d.done_sampling for d in self._devices):
+                    self._stopping = True
+                continue
+            reading = device.model.sample(datetime.now(UTC))
+            self.stats.sampled += 1
+            if len(device.buffer) >= options.buffer_size:
+                device.buffer.popleft()
+                self.stats.dropped += 1
+            device.buffer.append((reading, json.dumps(reading.to_wire()).encode()))
+            nxt = when + options.interval_s
+            heapq.heappush(schedule, (nxt if nxt > now - options.interval_s else now, index))
+
+    def _maintain(self, device: _Device, now: float) -> None:
+        """Connect, cut for an outage scenario, or publish from the buffer."""
+        link_up = device.model.link_up(datetime.now(UTC))
+        link = device.link
+        if link is not None and link.state is LinkState.CONNECTED and not link_up:
+            link.cut()
+            return
+        if link is None or link.state is LinkState.CLOSED:
+            if link_up and now >= device.next_connect and (device.buffer or not self._stopping):
+                self._connect(device, now)
+            return
+        if link.state is not LinkState.CONNECTED:
+            return
+        while device.buffer and len(device.inflight) < self.options.window:
+            reading, payload = device.buffer[0]
+            mid = link.publish(device.topic, payload)
+            if mid is None:
+                return
+            device.buffer.popleft()
+            device.inflight[mid] = (reading, payload)
+            self.stats.published += 1
+            if self._on_publish is not None:
+                self._on_publish(reading)
+        if not device.buffer:
+            device.backoff_s = 0.0
+
+    def _connect(self, device: _Device, now: float, raise_errors: bool = False) -> None:
+        def on_ack(mid: int, reason: int) -> None:
+            item = device.inflight.pop(mid, None)
+            if item is None:
+                return
+            if reason >= 0x80:
+                self.stats.refused += 1
+                log.error(
+                    "%s: publish refused by the broker (reason %d%s)",
+                    device.model.device_id,
+                    reason,
+                    ", not authorised" if reason == NOT_AUTHORIZED else "",
+                )
+            else:
+                self.stats.acked += 1
+
+        def on_drop(reason: str) -> None:
+            dropped = device.link
+            self._forget(device)
+            # Unacknowledged readings go back to the head of the buffer, oldest first.
+            for item in reversed(list(device.inflight.values())):
+                device.buffer.appendleft(item)
+            device.inflight.clear()
+            self._schedule_reconnect(device, time.monotonic())
+            if dropped is not None and dropped.was_connected and not self._stopping:
+                log.info("%s: link down (%s)", device.model.device_id, reason)
+
+        link = DeviceLink(
+            device.model.device_id,
+            self.options.host,
+            self.options.port,
+            device.tls,
+            on_ack,
+            on_drop,
+            protocol=self.options.protocol,
+        )
+        try:
+            link.connect()
+        except ConnectError as exc:
+            self.stats.connect_failures += 1
+            if raise_errors:
+                raise
+            log.info("%s: %s", device.model.device_id, exc)
+            self._schedule_reconnect(device, now)
+            return
+        if device.connected_once:
+            self.stats.reconnects += 1
+        device.connected_once = True
+        device.link = link
+        self._selector.register(link.fileno(), selectors.EVENT_READ, device)
+
+    def _schedule_reconnect(self, device: _Device, now: float) -> None:
+        options = self.options
+        device.backoff_s = min(
+            options.backoff_max_s, max(options.backoff_min_s, device.backoff_s * 2)
+        )
+        # Full jitter: a fleet that lost the broker together does not come back together.
+        device.next_connect = now + self._rng.uniform(0, device.backoff_s)
+
+    def _forget(self, device: _Device) -> None:
+        link = device.link
+        if link is None:
+            return
+        for key in list(self._selector.get_map().values()):
+            if key.data is device:
+                self._selector.unregister(key.fileobj)
+        device.link = None
+
+    def _poll(self, timeout: float) -> None:
+        if not self._selector.get_map():
+            time.sleep(timeout)
+            return
+        for key, _ in self._selector.select(timeout):
+            device = key.data
+            assert isinstance(device, _Device)
+            if device.link is not None:
+                device.link.on_readable()
+        for device in self._devices:
+            link = device.link
+            if link is not None and link.state is not LinkState.CLOSED:
+                link.tick_write()
