@@ -20,13 +20,17 @@ $(STAMP): pyproject.toml
 demo: bootstrap
 	$(BIN)/coldchain up
 
+## Benchmarks (on demand, not part of the tests); each rewrites its section of docs/performance.md.
+bench: bootstrap
+	$(BIN)/python -m benchmarks.simulator_fleet --devices 1000 --interval 10 --duration 120
+
 ## The whole suite: lint, types, then unit, functional and integration tests.
 test: bootstrap lint typecheck
 	$(BIN)/pytest
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests
-	$(BIN)/ruff format --check src tests
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
 
 typecheck: $(STAMP)
 	$(BIN)/mypy

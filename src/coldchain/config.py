@@ -19,6 +19,13 @@ ENV_MQTT_HOST: Final = "COLDCHAIN_MQTT_HOST"
 ENV_MQTT_PORT: Final = "COLDCHAIN_MQTT_PORT"
 ENV_LOG_LEVEL: Final = "COLDCHAIN_LOG_LEVEL"
 
+# The AWS deployment (Lambda environment, set by terraform/lambda.tf).
+ENV_TELEMETRY_TABLE: Final = "COLDCHAIN_TELEMETRY_TABLE"
+ENV_DEVICES_TABLE: Final = "COLDCHAIN_DEVICES_TABLE"
+ENV_EVENTS_TABLE: Final = "COLDCHAIN_EVENTS_TABLE"
+ENV_DLQ_URL: Final = "COLDCHAIN_DLQ_URL"
+ENV_TTL_DAYS: Final = "COLDCHAIN_TTL_DAYS"
+
 DEFAULT_HOME: Final = ".coldchain"
 DEFAULT_MQTT_HOST: Final = "127.0.0.1"
 DEFAULT_MQTT_PORT: Final = 8883
@@ -73,3 +80,37 @@ class Settings:
     @property
     def database(self) -> Path:
         return self.db_path if self.db_path is not None else self.home / "coldchain.db"
+
+
+@dataclass(frozen=True, slots=True)
+class AwsSettings:
+    """What the Lambda handlers need: table names, the dead-letter queue, the TTL."""
+
+    telemetry_table: str
+    devices_table: str
+    events_table: str
+    dlq_url: str
+    ttl_days: int = 90
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> AwsSettings:
+        """Settings from the Lambda environment.
+
+        Raises:
+            ConfigurationError: a variable is missing or not usable.
+        """
+        env = os.environ if environ is None else environ
+        names = (ENV_TELEMETRY_TABLE, ENV_DEVICES_TABLE, ENV_EVENTS_TABLE, ENV_DLQ_URL)
+        missing = [name for name in names if not env.get(name)]
+        if missing:
+            raise ConfigurationError(f"missing environment variables: {', '.join(missing)}")
+        ttl_text = env.get(ENV_TTL_DAYS, "90")
+        if not ttl_text.isdigit() or int(ttl_text) < 1:
+            raise ConfigurationError(f"{ENV_TTL_DAYS}={ttl_text!r} is not a number of days")
+        return cls(
+            telemetry_table=env[ENV_TELEMETRY_TABLE],
+            devices_table=env[ENV_DEVICES_TABLE],
+            events_table=env[ENV_EVENTS_TABLE],
+            dlq_url=env[ENV_DLQ_URL],
+            ttl_days=int(ttl_text),
+        )

@@ -6,7 +6,7 @@ import bisect
 from collections.abc import Iterator, Sequence
 from dataclasses import replace
 
-from coldchain.core.events import Event
+from coldchain.core.events import Event, event_order
 from coldchain.core.messages import DeadLetter, Outcome, StoredDeadLetter, dead_letter_key
 from coldchain.core.reading import Reading
 
@@ -96,4 +96,5 @@ class MemoryEventSink:
 
     def list(self, device_id: str | None = None, limit: int = 1000) -> list[Event]:
         """Events, oldest first, optionally of one device."""
-        return [e for e in self.events if device_id in (None, e.device_id)][:limit]
+        found = [e for e in self.events if device_id in (None, e.device_id)]
+        return sorted(found, key=event_order)[:limit]

@@ -50,10 +50,11 @@ class DeviceLink:
         protocol: str = "5",
         keepalive_s: int = 60,
         connect_timeout_s: float = 10.0,
+        on_up: Callable[[], None] | None = None,
     ) -> None:
         self.client_id = client_id
         self._host, self._port, self._keepalive_s = host, port, keepalive_s
-        self._on_ack, self._on_drop = on_ack, on_drop
+        self._on_ack, self._on_drop, self._on_up = on_ack, on_drop, on_up
         self.state = LinkState.CLOSED
         self.refusal: str | None = None
         self.was_connected = False
@@ -83,6 +84,8 @@ class DeviceLink:
             return
         self.state = LinkState.CONNECTED
         self.was_connected = True
+        if self._on_up is not None:
+            self._on_up()
 
     def _disconnected(
         self,

@@ -426,7 +426,7 @@ class SqliteEventStore:
             )
 
     def list(self, device_id: str | None = None, limit: int = 1000) -> list[Event]:
-        """Events, oldest first, optionally of one device."""
+        """Events by reading time, device and kind, optionally of one device."""
         sql = "SELECT kind, device_id, fleet_id, ts, value, threshold, detail FROM events"
         params: tuple[object, ...] = ()
         if device_id is not None:
@@ -434,7 +434,7 @@ class SqliteEventStore:
             params = (device_id,)
         with _translated():
             rows = self._db.connection.execute(
-                f"{sql} ORDER BY id LIMIT ?", (*params, limit)
+                f"{sql} ORDER BY ts, device_id, kind LIMIT ?", (*params, limit)
             ).fetchall()
         return [
             Event(EventKind(kind), device, fleet, ts, float(value), float(threshold), detail)

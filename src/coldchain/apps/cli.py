@@ -297,9 +297,16 @@ def simulate(ctx: click.Context, /, **options: Any) -> None:
     )
     stats = run_simulation(request)
     undelivered = stats.sampled - stats.acked
+    connected = (
+        f", all connected after {stats.all_connected_after_s:.1f} s"
+        if stats.all_connected_after_s is not None and request.devices is not None
+        else ""
+    )
+    mean_connect_ms = 1000 * stats.connect_seconds / stats.connects if stats.connects else 0.0
     click.echo(
         f"sampled {stats.sampled}, acknowledged {stats.acked}, dropped {stats.dropped}, "
-        f"refused {stats.refused}, reconnects {stats.reconnects}",
+        f"refused {stats.refused}, reconnects {stats.reconnects}, "
+        f"TCP+TLS connect {mean_connect_ms:.1f} ms on average{connected}",
         err=True,
     )
     if undelivered:

@@ -27,3 +27,8 @@ class Event:
     value: float
     threshold: float
     detail: str
+
+
+def event_order(event: Event) -> tuple[str, str, str]:
+    """The order every event log lists in: reading time, then device, then kind."""
+    return (event.timestamp, event.device_id, event.kind.value)

@@ -46,11 +46,15 @@ class ReadingStore(Protocol):
         ...
 
 
-class DeadLetterStore(Protocol):
-    """Messages that could not be stored as readings. Idempotent: the same message (kind,
-    topic and payload) arriving again raises its ``attempts`` and updates the reason."""
+class DeadLetterSink(Protocol):
+    """Where messages go that could not be stored as readings (a store, or a queue)."""
 
     def put_many(self, letters: Sequence[DeadLetter]) -> None: ...
+
+
+class DeadLetterStore(DeadLetterSink, Protocol):
+    """A dead-letter sink that can be read back. Idempotent: the same message (kind, topic
+    and payload) arriving again raises its ``attempts`` and updates the reason."""
 
     def list(self, limit: int = 100) -> list[StoredDeadLetter]:
         """Newest first."""
@@ -69,5 +73,5 @@ class EventLog(EventSink, Protocol):
     """An event sink that can be read back."""
 
     def list(self, device_id: str | None = None, limit: int = 1000) -> list[Event]:
-        """Events, oldest first, optionally of one device."""
+        """Events in :func:`coldchain.core.events.event_order`, optionally of one device."""
         ...

@@ -16,7 +16,7 @@ from coldchain.core.errors import Issue, ValidationError
 from coldchain.core.events import Event
 from coldchain.core.excursions import detect
 from coldchain.core.messages import DeadLetter, DeadLetterKind, Message, Outcome
-from coldchain.core.ports import DeadLetterStore, EventSink, ReadingStore
+from coldchain.core.ports import DeadLetterSink, EventSink, ReadingStore
 from coldchain.core.profile import DEFAULT_PROFILE, Profile
 from coldchain.core.reading import Reading, decode_reading
 from coldchain.core.timestamps import LAST_TIMESTAMP
@@ -75,7 +75,7 @@ class Processor:
     def __init__(
         self,
         readings: ReadingStore,
-        dead_letters: DeadLetterStore,
+        dead_letters: DeadLetterSink,
         events: EventSink,
         profile: Profile = DEFAULT_PROFILE,
     ) -> None:

@@ -64,6 +64,9 @@ class FleetStats:
     dropped: int = 0
     reconnects: int = 0
     connect_failures: int = 0
+    connects: int = 0
+    connect_seconds: float = 0.0
+    all_connected_after_s: float | None = None
 
     @property
     def lost(self) -> int:
@@ -72,25 +75,33 @@ class FleetStats:
 
 @dataclass
 class _Device:
+    index: int
     model: DeviceModel
     tls: ssl.SSLContext
     topic: str
     buffer: deque[tuple[Reading, bytes]] = field(default_factory=deque)
     inflight: dict[int, tuple[Reading, bytes]] = field(default_factory=dict)
     link: DeviceLink | None = None
-    next_connect: float = 0.0
     backoff_s: float = 0.0
     connected_once: bool = False
+    counted_up: bool = False
     done_sampling: bool = False
+    reconnect_queued: bool = False
 
 
 PublishHook = Callable[[Reading], None]
 StatusHook = Callable[["Fleet"], None]
 STATUS_EVERY_S: Final = 10.0
+CONNECTS_PER_TURN: Final = 25
 
 
 class Fleet:
-    """Simulated devices sharing one selector loop."""
+    """Simulated devices sharing one selector loop.
+
+    The loop does work only for devices that need it: those that sampled, were acknowledged,
+    or are due to reconnect (a "dirty" set and two heaps), plus a keepalive tick per device
+    each second, so its cost grows with the message rate rather than with the fleet size.
+    """
 
     def __init__(
         self,
@@ -107,21 +118,28 @@ class Fleet:
         self._on_status = on_status
         self._rng = random.Random(seed)
         self._devices = [
-            _Device(model, tls_for(model.device_id), telemetry_topic(model.device_id))
-            for model in models
+            _Device(index, model, tls_for(model.device_id), telemetry_topic(model.device_id))
+            for index, model in enumerate(models)
         ]
         self._selector = selectors.DefaultSelector()
         self._stopping = False
+        self._up = 0
+        self._connected = 0
+        self._started = time.monotonic()
+        self._dirty: set[int] = set()
+        self._connects: list[tuple[float, int]] = []  # (when, index): due (re)connections
+        self._next_tick = self._next_status = self._started
 
     @property
     def connected(self) -> int:
-        return sum(
-            1 for d in self._devices if d.link is not None and d.link.state is LinkState.CONNECTED
-        )
+        """Devices whose link is up now."""
+        return self._connected
 
     @property
     def buffered(self) -> int:
-        return sum(len(d.buffer) + len(d.inflight) for d in self._devices)
+        """Readings sampled but not yet acknowledged, refused or dropped."""
+        stats = self.stats
+        return stats.sampled - stats.acked - stats.refused - stats.dropped
 
     def stop(self) -> None:
         """Stop sampling; the run drains the buffers (bounded by ``drain_s``) and returns."""
@@ -141,10 +159,9 @@ class Fleet:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if link.state is LinkState.CLOSED:
-                refusal = link.refusal
                 raise ConnectError(
                     f"{self.options.host}:{self.options.port}: "
-                    f"{refusal or 'the connection closed before the broker accepted it'}"
+                    f"{link.refusal or 'the connection closed before the broker accepted it'}"
                 )
             if link.state is LinkState.CONNECTED:
                 return
@@ -157,50 +174,53 @@ class Fleet:
         """Sample, publish and reconnect until the duration or count is reached (or
         :meth:`stop`), then drain the buffers. Returns the counters."""
         options = self.options
-        start = time.monotonic()
+        start = self._started = time.monotonic()
+        count = len(self._devices)
         # (when, index): the fleet spread evenly over one interval
-        schedule = [
-            (start + index * options.interval_s / len(self._devices), index)
-            for index in range(len(self._devices))
-        ]
+        schedule = [(start + i * options.interval_s / count, i) for i in range(count)]
         heapq.heapify(schedule)
-        next_tick = start
-        next_status = start + STATUS_EVERY_S
+        for device in self._devices:
+            if device.link is None:
+                self._queue_connect(device, start)
+        self._next_tick = start + TICK_S
+        self._next_status = start + STATUS_EVERY_S
         drain_deadline: float | None = None
         while True:
             now = time.monotonic()
-            if (
-                not self._stopping
-                and options.duration_s is not None
-                and now - start >= options.duration_s
-            ):
+            if options.duration_s is not None and now - start >= options.duration_s:
                 self._stopping = True
             if self._stopping and drain_deadline is None:
                 drain_deadline = now + options.drain_s
-            if drain_deadline is not None and (self.buffered == 0 or now >= drain_deadline):
+            if drain_deadline is not None and (self.buffered <= 0 or now >= drain_deadline):
                 break
             if not self._stopping:
                 self._sample_due(schedule, now)
-            for device in self._devices:
-                self._maintain(device, now)
-            if now >= next_tick:
-                for device in self._devices:
-                    if device.link is not None:
-                        device.link.tick()
-                next_tick = now + TICK_S
-            if self._on_status is not None and now >= next_status:
-                self._on_status(self)
-                next_status = now + STATUS_EVERY_S
-            wait = (
-                0.05
-                if not schedule or self._stopping
-                else max(0.0, min(0.05, schedule[0][0] - now))
-            )
-            self._poll(wait)
+            self._connect_due(now)
+            dirty, self._dirty = self._dirty, set()
+            for index in dirty:
+                self._publish(self._devices[index])
+            self._housekeeping(now)
+            due = [self._next_tick]
+            if schedule and not self._stopping:
+                due.append(schedule[0][0])
+            if self._connects:
+                due.append(self._connects[0][0])
+            self._poll(0.0 if self._dirty else max(0.0, min(0.05, min(due) - now)))
         for device in self._devices:
             if device.link is not None:
                 device.link.disconnect()
         return self.stats
+
+    def _housekeeping(self, now: float) -> None:
+        """Keepalives once a second; the status line every STATUS_EVERY_S."""
+        if now >= self._next_tick:
+            for device in self._devices:
+                if device.link is not None:
+                    device.link.tick()
+            self._next_tick = now + TICK_S
+        if self._on_status is not None and now >= self._next_status:
+            self._on_status(self)
+            self._next_status = now + STATUS_EVERY_S
 
     def _sample_due(self, schedule: list[tuple[float, int]], now: float) -> None:
         options = self.options
@@ -212,28 +232,53 @@ class Fleet:
                 if all(d.done_sampling for d in self._devices):
                     self._stopping = True
                 continue
-            reading = device.model.sample(datetime.now(UTC))
+            at = datetime.now(UTC)
+            reading = device.model.sample(at)
             self.stats.sampled += 1
             if len(device.buffer) >= options.buffer_size:
                 device.buffer.popleft()
                 self.stats.dropped += 1
             device.buffer.append((reading, json.dumps(reading.to_wire()).encode()))
+            link = device.link
+            if not device.model.link_up(at):
+                if link is not None and link.state is not LinkState.CLOSED:
+                    link.cut()  # the outage scenario: the link is lost, sampling goes on
+            elif link is None:
+                self._queue_connect(device, now)
+            self._dirty.add(index)
             nxt = when + options.interval_s
             heapq.heappush(schedule, (nxt if nxt > now - options.interval_s else now, index))
 
-    def _maintain(self, device: _Device, now: float) -> None:
-        """Connect, cut for an outage scenario, or publish from the buffer."""
-        link_up = device.model.link_up(datetime.now(UTC))
+    def _queue_connect(self, device: _Device, when: float) -> None:
+        if not device.reconnect_queued:
+            device.reconnect_queued = True
+            heapq.heappush(self._connects, (when, device.index))
+
+    def _connect_due(self, now: float) -> None:
+        # A bounded number per turn, so that sampling and reading go on while a fleet connects.
+        for _ in range(CONNECTS_PER_TURN):
+            if not self._connects or self._connects[0][0] > now:
+                return
+            _, index = heapq.heappop(self._connects)
+            device = self._devices[index]
+            device.reconnect_queued = False
+            if device.link is not None or (self._stopping and not device.buffer):
+                continue
+            if not device.model.link_up(datetime.now(UTC)):
+                self._queue_connect(device, now + TICK_S)  # the outage scenario: try again
+                continue
+            self._connect(device, now)
+
+    def _publish(self, device: _Device) -> None:
+        """Publish from the head of the buffer while the window allows."""
         link = device.link
-        if link is not None and link.state is LinkState.CONNECTED and not link_up:
-            link.cut()
+        if link is None or link.state is not LinkState.CONNECTED:
             return
-        if link is None or link.state is LinkState.CLOSED:
-            if link_up and now >= device.next_connect and (device.buffer or not self._stopping):
-                self._connect(device, now)
-            return
-        if link.state is not LinkState.CONNECTED:
-            return
+        if not device.counted_up:
+            device.counted_up = True
+            self._up += 1
+            if self._up == len(self._devices):
+                self.stats.all_connected_after_s = time.monotonic() - self._started
         while device.buffer and len(device.inflight) < self.options.window:
             reading, payload = device.buffer[0]
             mid = link.publish(device.topic, payload)
@@ -249,6 +294,7 @@ class Fleet:
 
     def _connect(self, device: _Device, now: float, raise_errors: bool = False) -> None:
         def on_ack(mid: int, reason: int) -> None:
+            self._dirty.add(device.index)
             item = device.inflight.pop(mid, None)
             if item is None:
                 return
@@ -265,6 +311,8 @@ class Fleet:
 
         def on_drop(reason: str) -> None:
             dropped = device.link
+            if dropped is not None and dropped.was_connected:
+                self._connected -= 1
             self._forget(device)
             # Unacknowledged readings go back to the head of the buffer, oldest first.
             for item in reversed(list(device.inflight.values())):
@@ -274,6 +322,10 @@ class Fleet:
             if dropped is not None and dropped.was_connected and not self._stopping:
                 log.info("%s: link down (%s)", device.model.device_id, reason)
 
+        def on_up() -> None:
+            self._connected += 1
+            self._dirty.add(device.index)
+
         link = DeviceLink(
             device.model.device_id,
             self.options.host,
@@ -282,7 +334,9 @@ class Fleet:
             on_ack,
             on_drop,
             protocol=self.options.protocol,
+            on_up=on_up,
         )
+        began = time.perf_counter()
         try:
             link.connect()
         except ConnectError as exc:
@@ -292,6 +346,8 @@ class Fleet:
             log.info("%s: %s", device.model.device_id, exc)
             self._schedule_reconnect(device, now)
             return
+        self.stats.connects += 1
+        self.stats.connect_seconds += time.perf_counter() - began
         if device.connected_once:
             self.stats.reconnects += 1
         device.connected_once = True
@@ -304,15 +360,20 @@ class Fleet:
             options.backoff_max_s, max(options.backoff_min_s, device.backoff_s * 2)
         )
         # Full jitter: a fleet that lost the broker together does not come back together.
-        device.next_connect = now + self._rng.uniform(0, device.backoff_s)
+        self._queue_connect(device, now + self._rng.uniform(0, device.backoff_s))
 
     def _forget(self, device: _Device) -> None:
         link = device.link
         if link is None:
             return
-        for key in list(self._selector.get_map().values()):
-            if key.data is device:
-                self._selector.unregister(key.fileobj)
+        fileno = link.fileno()
+        key = self._selector.get_map().get(fileno) if fileno >= 0 else None
+        if key is not None and key.data is device:
+            self._selector.unregister(fileno)
+        else:  # the socket is already closed: find the registration by device
+            for stale in list(self._selector.get_map().values()):
+                if stale.data is device:
+                    self._selector.unregister(stale.fileobj)
         device.link = None
 
     def _poll(self, timeout: float) -> None:
@@ -324,7 +385,5 @@ class Fleet:
             assert isinstance(device, _Device)
             if device.link is not None:
                 device.link.on_readable()
-        for device in self._devices:
-            link = device.link
-            if link is not None and link.state is not LinkState.CLOSED:
-                link.tick_write()
+                if device.link is not None:
+                    device.link.tick_write()

@@ -1,0 +1,376 @@
+"""DynamoDB adapters (boto3 low-level client, injected): readings, device state, events.
+
+Tables (see docs/architecture.md for the read/write cost per reading):
+
+* telemetry: PK ``device_id`` (S), SK ``timestamp`` (S, canonical UTC, so string order is
+  time order), every number an N, ``expires_at`` (N, epoch seconds) for TTL; GSI
+  ``fleet-timestamp`` on ``fleet_id`` + ``timestamp``.
+* devices: PK ``device_id``; the newest reading's fields, ``last_ts`` and a ``readings``
+  count, so "latest reading of every device" reads one small item per device.
+* events: PK ``device_id``, SK ``event_key`` (``timestamp#kind``).
+
+Numbers travel as DynamoDB N strings written from Python's shortest round-trip repr, so a
+float read back is the float written.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from datetime import timedelta
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any, Final, cast
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from coldchain.core.errors import StorageError, StorageUnavailableError
+from coldchain.core.events import Event, EventKind, event_order
+from coldchain.core.messages import Outcome
+from coldchain.core.reading import Reading
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb.client import DynamoDBClient
+    from mypy_boto3_dynamodb.type_defs import AttributeValueTypeDef
+
+Item = Mapping[str, "AttributeValueTypeDef"]
+
+TELEMETRY_PK: Final = "device_id"
+TELEMETRY_SK: Final = "timestamp"
+TTL_ATTRIBUTE: Final = "expires_at"
+FLEET_INDEX: Final = "fleet-timestamp"
+FLEET_INDEX_PK: Final = "fleet_id"
+DEVICES_PK: Final = "device_id"
+EVENTS_PK: Final = "device_id"
+EVENTS_SK: Final = "event_key"
+DEFAULT_TTL_DAYS: Final = 90
+
+_RETRYABLE: Final = frozenset(
+    {
+        "ProvisionedThroughputExceededException",
+        "ThrottlingException",
+        "RequestLimitExceeded",
+        "InternalServerError",
+        "ServiceUnavailable",
+    }
+)
+_NUMBERS: Final = (
+    "temperature_c",
+    "humidity_pct",
+    "shock_g",
+    "battery_pct",
+    "latitude",
+    "longitude",
+)
+_STRINGS: Final = ("fleet_id", "firmware_version")
+
+
+def _n(value: float | int) -> AttributeValueTypeDef:
+    if isinstance(value, int):
+        return {"N": str(value)}
+    return {"N": format(Decimal(repr(value)), "f")}
+
+
+def _error(exc: ClientError | BotoCoreError, action: str) -> StorageError:
+    code = exc.response["Error"]["Code"] if isinstance(exc, ClientError) else ""
+    if isinstance(exc, BotoCoreError) or code in _RETRYABLE:
+        return StorageUnavailableError(f"DynamoDB {action} failed: {exc}")
+    return StorageError(f"DynamoDB {action} failed: {exc}")
+
+
+def reading_item(
+    reading: Reading, ttl_days: int = DEFAULT_TTL_DAYS
+) -> dict[str, AttributeValueTypeDef]:
+    """The telemetry item of a reading, with its TTL (reading time + ``ttl_days``)."""
+    item: dict[str, AttributeValueTypeDef] = {
+        TELEMETRY_PK: {"S": reading.device_id},
+        TELEMETRY_SK: {"S": reading.timestamp},
+        TTL_ATTRIBUTE: _n(int((reading.at + timedelta(days=ttl_days)).timestamp())),
+    }
+    for name in _NUMBERS:
+        value = getattr(reading, name)
+        if value is not None:
+            item[name] = _n(value)
+    for name in _STRINGS:
+        value = getattr(reading, name)
+        if value is not None:
+            item[name] = {"S": value}
+    if reading.seq is not None:
+        item["seq"] = _n(reading.seq)
+    return item
+
+
+def item_reading(item: Item) -> Reading:
+    """The reading an item holds (telemetry items and device items alike)."""
+
+    def number(name: str) -> float | None:
+        value = item.get(name)
+        return None if value is None else float(value["N"])
+
+    def text(name: str) -> str | None:
+        value = item.get(name)
+        return None if value is None else str(value["S"])
+
+    seq = item.get("seq")
+    return Reading(
+        device_id=str(item[TELEMETRY_PK]["S"]),
+        timestamp=str(item.get(TELEMETRY_SK, item.get("last_ts", {"S": ""}))["S"]),
+        temperature_c=number("temperature_c") or 0.0,
+        humidity_pct=number("humidity_pct") or 0.0,
+        shock_g=number("shock_g") or 0.0,
+        battery_pct=number("battery_pct") or 0.0,
+        latitude=number("latitude"),
+        longitude=number("longitude"),
+        fleet_id=text("fleet_id"),
+        firmware_version=text("firmware_version"),
+        seq=None if seq is None else int(seq["N"]),
+    )
+
+
+class DynamoReadingStore:
+    """Readings in DynamoDB; see :class:`coldchain.core.ports.ReadingStore`.
+
+    Idempotency is a conditional put (``attribute_not_exists(device_id)``, evaluated on the
+    full key); on a failed condition the old item comes back with the error and decides
+    duplicate or conflict without a second read.
+    """
+
+    def __init__(
+        self,
+        client: DynamoDBClient,
+        telemetry_table: str,
+        devices_table: str,
+        ttl_days: int = DEFAULT_TTL_DAYS,
+        page_size: int | None = None,
+    ) -> None:
+        self._client = client
+        self._telemetry = telemetry_table
+        self._devices = devices_table
+        self._ttl_days = ttl_days
+        self._page: dict[str, Any] = {} if page_size is None else {"Limit": page_size}
+
+    def put_many(self, readings: Sequence[Reading]) -> list[tuple[Outcome, Reading | None]]:
+        return [self._put(reading) for reading in readings]
+
+    def _put(self, reading: Reading) -> tuple[Outcome, Reading | None]:
+        try:
+            self._client.put_item(
+                TableName=self._telemetry,
+                Item=reading_item(reading, self._ttl_days),
+                ConditionExpression="attribute_not_exists(#pk)",
+                ExpressionAttributeNames={"#pk": TELEMETRY_PK},
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise _error(exc, "put_item") from exc
+            old = cast("Item | None", exc.response.get("Item"))
+            existing = item_reading(old) if old else self._get(reading)
+            outcome = Outcome.DUPLICATE if existing == reading else Outcome.CONFLICT
+            return outcome, existing
+        except BotoCoreError as exc:
+            raise _error(exc, "put_item") from exc
+        self._record_device(reading)
+        return Outcome.STORED, None
+
+    def _get(self, reading: Reading) -> Reading | None:
+        try:
+            found = self._client.get_item(
+                TableName=self._telemetry,
+                Key={
+                    TELEMETRY_PK: {"S": reading.device_id},
+                    TELEMETRY_SK: {"S": reading.timestamp},
+                },
+                ConsistentRead=True,
+            )
+        except (ClientError, BotoCoreError) as exc:
+            raise _error(exc, "get_item") from exc
+        item = found.get("Item")
+        return item_reading(item) if item else None
+
+    def _record_device(self, reading: Reading) -> None:
+        """Count the reading and, when it is the device's newest, make it the latest state."""
+        latest = reading_item(reading, self._ttl_days)
+        for name in (TELEMETRY_SK, TTL_ATTRIBUTE, TELEMETRY_PK):
+            latest.pop(name)
+        names = {f"#a{i}": name for i, name in enumerate(latest)}
+        values: dict[str, AttributeValueTypeDef] = {
+            f":a{i}": value for i, value in enumerate(latest.values())
+        }
+        values |= {":ts": {"S": reading.timestamp}, ":one": {"N": "1"}}
+        assignments = ", ".join(f"#a{i} = :a{i}" for i in range(len(latest)))
+        removals = [f for f in (*_NUMBERS, *_STRINGS, "seq") if f not in latest]
+        names |= {f"#r{i}": name for i, name in enumerate(removals)}
+        update = f"SET #last = :ts{', ' + assignments if assignments else ''} ADD #count :one"
+        if removals:
+            update += " REMOVE " + ", ".join(f"#r{i}" for i in range(len(removals)))
+        key = {DEVICES_PK: {"S": reading.device_id}}
+        try:
+            self._client.update_item(
+                TableName=self._devices,
+                Key=key,
+                UpdateExpression=update,
+                ConditionExpression="attribute_not_exists(#last) OR #last < :ts",
+                ExpressionAttributeNames={**names, "#last": "last_ts", "#count": "readings"},
+                ExpressionAttributeValues=values,
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise _error(exc, "update_item") from exc
+            # A late reading: it only counts.
+            try:
+                self._client.update_item(
+                    TableName=self._devices,
+                    Key=key,
+                    UpdateExpression="ADD #count :one",
+                    ExpressionAttributeNames={"#count": "readings"},
+                    ExpressionAttributeValues={":one": {"N": "1"}},
+                )
+            except (ClientError, BotoCoreError) as inner:
+                raise _error(inner, "update_item") from inner
+        except BotoCoreError as exc:
+            raise _error(exc, "update_item") from exc
+
+    def recent(self, device_id: str, until: str, limit: int) -> list[Reading]:
+        try:
+            found = self._client.query(
+                TableName=self._telemetry,
+                KeyConditionExpression="#pk = :d AND #ts <= :until",
+                ExpressionAttributeNames={"#pk": TELEMETRY_PK, "#ts": TELEMETRY_SK},
+                ExpressionAttributeValues={":d": {"S": device_id}, ":until": {"S": until}},
+                ScanIndexForward=False,
+                Limit=limit,
+                ConsistentRead=True,
+            )
+        except (ClientError, BotoCoreError) as exc:
+            raise _error(exc, "query") from exc
+        return [item_reading(item) for item in reversed(found.get("Items", []))]
+
+    def between(self, device_id: str, start: str, end: str) -> Iterator[Reading]:
+        return self._query(
+            {
+                "TableName": self._telemetry,
+                "KeyConditionExpression": "#pk = :k AND #ts BETWEEN :start AND :end",
+                "ExpressionAttributeNames": {"#pk": TELEMETRY_PK, "#ts": TELEMETRY_SK},
+                "ExpressionAttributeValues": {
+                    ":k": {"S": device_id},
+                    ":start": {"S": start},
+                    ":end": {"S": end},
+                },
+            }
+        )
+
+    def fleet_between(self, fleet_id: str, start: str, end: str) -> Iterator[Reading]:
+        readings = self._query(
+            {
+                "TableName": self._telemetry,
+                "IndexName": FLEET_INDEX,
+                "KeyConditionExpression": "#pk = :k AND #ts BETWEEN :start AND :end",
+                "ExpressionAttributeNames": {"#pk": FLEET_INDEX_PK, "#ts": TELEMETRY_SK},
+                "ExpressionAttributeValues": {
+                    ":k": {"S": fleet_id},
+                    ":start": {"S": start},
+                    ":end": {"S": end},
+                },
+            }
+        )
+        return _ties_by_device(readings)
+
+    def _query(self, request: dict[str, Any]) -> Iterator[Reading]:
+        """Every page of a query, streamed."""
+        request |= self._page
+        while True:
+            try:
+                page = self._client.query(**request)
+            except (ClientError, BotoCoreError) as exc:
+                raise _error(exc, "query") from exc
+            yield from (item_reading(item) for item in page.get("Items", []))
+            last = page.get("LastEvaluatedKey")
+            if not last:
+                return
+            request["ExclusiveStartKey"] = last
+
+    def latest(self) -> list[Reading]:
+        items: list[Item] = []
+        request: dict[str, Any] = {"TableName": self._devices, "ConsistentRead": True, **self._page}
+        while True:
+            try:
+                page = self._client.scan(**request)
+            except (ClientError, BotoCoreError) as exc:
+                raise _error(exc, "scan") from exc
+            items.extend(page.get("Items", []))
+            if not page.get("LastEvaluatedKey"):
+                break
+            request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        return sorted((item_reading(item) for item in items), key=lambda r: r.device_id)
+
+
+def _ties_by_device(readings: Iterator[Reading]) -> Iterator[Reading]:
+    """Readings of one timestamp ordered by device id (an index keeps ties in no order)."""
+    group: list[Reading] = []
+    for reading in readings:
+        if group and reading.timestamp != group[0].timestamp:
+            yield from sorted(group, key=lambda r: r.device_id)
+            group = []
+        group.append(reading)
+    yield from sorted(group, key=lambda r: r.device_id)
+
+
+class DynamoEventStore:
+    """Raised events in DynamoDB; see :class:`coldchain.core.ports.EventLog`."""
+
+    def __init__(self, client: DynamoDBClient, table: str) -> None:
+        self._client = client
+        self._table = table
+
+    def publish(self, events: Sequence[Event]) -> None:
+        for event in events:
+            item: dict[str, AttributeValueTypeDef] = {
+                EVENTS_PK: {"S": event.device_id},
+                EVENTS_SK: {"S": f"{event.timestamp}#{event.kind.value}"},
+                "kind": {"S": event.kind.value},
+                "timestamp": {"S": event.timestamp},
+                "value": _n(event.value),
+                "threshold": _n(event.threshold),
+                "detail": {"S": event.detail},
+            }
+            if event.fleet_id is not None:
+                item["fleet_id"] = {"S": event.fleet_id}
+            try:
+                self._client.put_item(TableName=self._table, Item=item)
+            except (ClientError, BotoCoreError) as exc:
+                raise _error(exc, "put_item") from exc
+
+    def list(self, device_id: str | None = None, limit: int = 1000) -> list[Event]:
+        request: dict[str, Any] = {"TableName": self._table}
+        if device_id is not None:
+            request |= {
+                "KeyConditionExpression": "#pk = :d",
+                "ExpressionAttributeNames": {"#pk": EVENTS_PK},
+                "ExpressionAttributeValues": {":d": {"S": device_id}},
+            }
+        items: list[Item] = []
+        while True:
+            try:
+                page = (
+                    self._client.query(**request)
+                    if device_id is not None
+                    else self._client.scan(**request)
+                )
+            except (ClientError, BotoCoreError) as exc:
+                raise _error(exc, "read events") from exc
+            items.extend(page.get("Items", []))
+            if not page.get("LastEvaluatedKey"):
+                break
+            request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        events = [
+            Event(
+                EventKind(str(item["kind"]["S"])),
+                str(item[EVENTS_PK]["S"]),
+                str(item["fleet_id"]["S"]) if "fleet_id" in item else None,
+                str(item["timestamp"]["S"]),
+                float(item["value"]["N"]),
+                float(item["threshold"]["N"]),
+                str(item["detail"]["S"]),
+            )
+            for item in items
+        ]
+        return sorted(events, key=event_order)[:limit]

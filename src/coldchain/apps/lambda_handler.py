@@ -1,0 +1,213 @@
+"""AWS Lambda entry points: thin twins of the local worker around the same Processor.
+
+* ``iot_rule_handler``: invoked asynchronously by the IoT topic rule with the rule's SELECT
+  result (the payload plus two fields the rule adds, named so they cannot clash with payload
+  fields). Rejected readings and conflicts go to the SQS dead-letter queue with the reason,
+  explicitly; an unexpected failure raises, so Lambda retries twice and then hands the event
+  to the on-failure destination.
+* ``kinesis_handler``: the high-rate path, a batch of the same documents from a Kinesis
+  stream, reporting partial batch failures so one bad record does not block its shard.
+
+Wiring (boto3 clients, stores) happens once per execution environment, on first use.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from datetime import UTC, datetime
+from typing import Any, Final
+
+import boto3
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.batch import (
+    BatchProcessor,
+    EventType,
+    process_partial_response,
+)
+from aws_lambda_powertools.utilities.data_classes.kinesis_stream_event import (
+    KinesisStreamRecord,
+)
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from coldchain.adapters.dynamodb import DynamoEventStore, DynamoReadingStore
+from coldchain.adapters.sqs import SqsDeadLetterSink
+from coldchain.config import AwsSettings
+from coldchain.core.events import Event, EventKind
+from coldchain.core.messages import DeadLetter, DeadLetterKind, Message, Outcome
+from coldchain.core.processing import Processor, Result
+from coldchain.core.topics import TELEMETRY_FILTER, telemetry_topic
+
+SERVICE: Final = "coldchain-processor"
+NAMESPACE: Final = "ColdChain"
+TOPIC_DEVICE_FIELD: Final = "coldchain_topic_device_id"
+RECEIVED_AT_FIELD: Final = "coldchain_received_at_ms"
+# IoT SQL for the topic rule, built from constants (not a database query).
+RULE_SQL: Final = (
+    f"SELECT *, topic(3) AS {TOPIC_DEVICE_FIELD}, timestamp() AS {RECEIVED_AT_FIELD} "  # noqa: S608
+    f"FROM '{TELEMETRY_FILTER}'"
+)
+
+# Metric names, one per outcome and per event kind; alarms and the dashboard use these.
+OUTCOME_METRICS: Final = {
+    Outcome.STORED: "ReadingsStored",
+    Outcome.DUPLICATE: "ReadingsDuplicate",
+    Outcome.CONFLICT: "ReadingsConflict",
+    Outcome.REJECTED: "ReadingsRejected",
+}
+EVENT_METRICS: Final = {
+    EventKind.TEMPERATURE_HIGH: "TemperatureExcursionHigh",
+    EventKind.TEMPERATURE_LOW: "TemperatureExcursionLow",
+    EventKind.BATTERY_LOW: "BatteryLow",
+    EventKind.SHOCK: "ShockEvents",
+    EventKind.DEVICE_SILENCE: "DeviceSilence",
+}
+TEMPERATURE_METRIC: Final = "Temperature"
+BATTERY_METRIC: Final = "BatteryPct"
+ERRORS_METRIC: Final = "ProcessingErrors"
+METRIC_NAMES: Final = frozenset(
+    {
+        *OUTCOME_METRICS.values(),
+        *EVENT_METRICS.values(),
+        TEMPERATURE_METRIC,
+        BATTERY_METRIC,
+        ERRORS_METRIC,
+    }
+)
+
+logger = Logger(service=SERVICE)
+metrics = Metrics(namespace=NAMESPACE, service=SERVICE)
+_batch = BatchProcessor(event_type=EventType.KinesisDataStreams)
+
+
+@functools.cache
+def _wiring() -> tuple[Processor, SqsDeadLetterSink]:
+    settings = AwsSettings.from_env()
+    dynamodb = boto3.client("dynamodb")
+    dead_letters = SqsDeadLetterSink(boto3.client("sqs"), settings.dlq_url)
+    readings = DynamoReadingStore(
+        dynamodb, settings.telemetry_table, settings.devices_table, settings.ttl_days
+    )
+    return Processor(
+        readings, dead_letters, DynamoEventStore(dynamodb, settings.events_table)
+    ), dead_letters
+
+
+def message_from_rule_output(document: dict[str, Any]) -> Message:
+    """The message the rule saw: topic from the device segment, payload without the fields
+    the rule added, arrival time from the rules engine's clock."""
+    body = dict(document)
+    topic_device = body.pop(TOPIC_DEVICE_FIELD, None)
+    received_ms = body.pop(RECEIVED_AT_FIELD, None)
+    received_at = (
+        datetime.fromtimestamp(received_ms / 1000, UTC)
+        if isinstance(received_ms, int | float) and not isinstance(received_ms, bool)
+        else datetime.now(UTC)
+    )
+    topic = telemetry_topic(str(topic_device)) if topic_device is not None else "unknown"
+    return Message(topic, json.dumps(body, allow_nan=True).encode(), received_at)
+
+
+def _handle(document: dict[str, Any]) -> Result:
+    processor, _ = _wiring()
+    result = processor.process(message_from_rule_output(document))
+    _record(result)
+    return result
+
+
+def _record(result: Result) -> None:
+    """Metrics and structured log lines for one outcome."""
+    metrics.add_metric(name=OUTCOME_METRICS[result.outcome], unit=MetricUnit.Count, value=1)
+    reading = result.reading
+    keys = {
+        "device_id": reading.device_id if reading else None,
+        "fleet_id": reading.fleet_id if reading else None,
+    }
+    if result.outcome in (Outcome.REJECTED, Outcome.CONFLICT):
+        logger.warning(
+            "reading dead-lettered",
+            extra={"event_type": result.outcome.value.upper(), "reason": result.reason, **keys},
+        )
+        return
+    if reading is None or result.outcome is not Outcome.STORED:
+        logger.info("duplicate reading", extra={"event_type": "DUPLICATE", **keys})
+        return
+    metrics.add_metric(name=TEMPERATURE_METRIC, unit=MetricUnit.NoUnit, value=reading.temperature_c)
+    metrics.add_metric(name=BATTERY_METRIC, unit=MetricUnit.Percent, value=reading.battery_pct)
+    logger.info(
+        "reading stored",
+        extra={
+            "event_type": "READING",
+            "timestamp_device": reading.timestamp,
+            "temperature_c": reading.temperature_c,
+            "battery_pct": reading.battery_pct,
+            **keys,
+        },
+    )
+    for event in result.events:
+        _record_event(event)
+
+
+def _record_event(event: Event) -> None:
+    metrics.add_metric(name=EVENT_METRICS[event.kind], unit=MetricUnit.Count, value=1)
+    logger.warning(
+        event.detail,
+        extra={
+            "event_type": "EXCURSION",
+            "kind": event.kind.value,
+            "device_id": event.device_id,
+            "fleet_id": event.fleet_id,
+            "value": event.value,
+            "threshold": event.threshold,
+            "timestamp_device": event.timestamp,
+        },
+    )
+
+
+@logger.inject_lambda_context(clear_state=True)
+@metrics.log_metrics
+def iot_rule_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, str]:
+    """One reading from the IoT topic rule."""
+    try:
+        result = _handle(event)
+    except Exception:
+        metrics.add_metric(name=ERRORS_METRIC, unit=MetricUnit.Count, value=1)
+        logger.exception("processing failed; Lambda will retry", extra={"event_type": "ERROR"})
+        raise
+    return {"outcome": result.outcome.value}
+
+
+def _kinesis_record(record: KinesisStreamRecord) -> None:
+    try:
+        document = record.kinesis.data_as_json()
+    except ValueError:
+        document = None
+    if not isinstance(document, dict):
+        # Not the rule's JSON object: keep it, with the reason, rather than block the shard.
+        _, dead_letters = _wiring()
+        raw = record.kinesis.data_as_bytes()
+        reason = "Kinesis record is not a JSON object"
+        dead_letters.put_many(
+            [DeadLetter(DeadLetterKind.REJECTED, "kinesis", raw, datetime.now(UTC), reason)]
+        )
+        metrics.add_metric(name=OUTCOME_METRICS[Outcome.REJECTED], unit=MetricUnit.Count, value=1)
+        return
+    try:
+        _handle(document)
+    except Exception:
+        metrics.add_metric(name=ERRORS_METRIC, unit=MetricUnit.Count, value=1)
+        logger.exception(
+            "record failed; reported as a batch item failure", extra={"event_type": "ERROR"}
+        )
+        raise
+
+
+@logger.inject_lambda_context(clear_state=True)
+@metrics.log_metrics
+def kinesis_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    """A batch from the Kinesis stream; failed records are reported back for retry."""
+    response = process_partial_response(
+        event=event, record_handler=_kinesis_record, processor=_batch, context=context
+    )
+    return dict(response)

@@ -1,0 +1,121 @@
+# ---------------------------------------------------------------------------------------------
+# DynamoDB: telemetry (PK device_id, SK timestamp), device state, events.
+# Key names must match coldchain.adapters.dynamodb (tests check it).
+# ---------------------------------------------------------------------------------------------
+resource "aws_dynamodb_table" "telemetry" {
+  name                        = "${var.name_prefix}-telemetry"
+  billing_mode                = "PAY_PER_REQUEST"
+  hash_key                    = "device_id"
+  range_key                   = "timestamp"
+  deletion_protection_enabled = var.deletion_protection
+
+  attribute {
+    name = "device_id"
+    type = "S"
+  }
+
+  attribute {
+    name = "timestamp"
+    type = "S"
+  }
+
+  attribute {
+    name = "fleet_id"
+    type = "S"
+  }
+
+  global_secondary_index {
+    name            = "fleet-timestamp"
+    hash_key        = "fleet_id"
+    range_key       = "timestamp"
+    projection_type = "ALL"
+  }
+
+  ttl {
+    attribute_name = "expires_at"
+    enabled        = true
+  }
+
+  point_in_time_recovery {
+    enabled = true
+  }
+
+  server_side_encryption {
+    enabled     = true
+    kms_key_arn = aws_kms_key.data.arn
+  }
+}
+
+resource "aws_dynamodb_table" "devices" {
+  name                        = "${var.name_prefix}-devices"
+  billing_mode                = "PAY_PER_REQUEST"
+  hash_key                    = "device_id"
+  deletion_protection_enabled = var.deletion_protection
+
+  attribute {
+    name = "device_id"
+    type = "S"
+  }
+
+  point_in_time_recovery {
+    enabled = true
+  }
+
+  server_side_encryption {
+    enabled     = true
+    kms_key_arn = aws_kms_key.data.arn
+  }
+}
+
+resource "aws_dynamodb_table" "events" {
+  name                        = "${var.name_prefix}-events"
+  billing_mode                = "PAY_PER_REQUEST"
+  hash_key                    = "device_id"
+  range_key                   = "event_key"
+  deletion_protection_enabled = var.deletion_protection
+
+  attribute {
+    name = "device_id"
+    type = "S"
+  }
+
+  attribute {
+    name = "event_key"
+    type = "S"
+  }
+
+  point_in_time_recovery {
+    enabled = true
+  }
+
+  server_side_encryption {
+    enabled     = true
+    kms_key_arn = aws_kms_key.data.arn
+  }
+}
+
+# ---------------------------------------------------------------------------------------------
+# SQS dead-letter queue: rejected readings (with their reason), the processor's failed
+# invocations after two retries, and messages the topic rule could not deliver.
+# ---------------------------------------------------------------------------------------------
+resource "aws_sqs_queue" "dlq" {
+  name                              = "${var.name_prefix}-dlq"
+  message_retention_seconds         = 1209600
+  kms_master_key_id                 = aws_kms_key.data.arn
+  kms_data_key_reuse_period_seconds = 3600
+}
+
+# ---------------------------------------------------------------------------------------------
+# Kinesis stream for the high-rate path (ingest_mode = "kinesis").
+# ---------------------------------------------------------------------------------------------
+resource "aws_kinesis_stream" "telemetry" {
+  count            = local.kinesis_enabled ? 1 : 0
+  name             = "${var.name_prefix}-telemetry"
+  retention_period = 24
+  encryption_type  = "KMS"
+  kms_key_id       = aws_kms_key.data.arn
+
+  stream_mode_details {
+    stream_mode = "ON_DEMAND"
+  }
+}

@@ -1,0 +1,106 @@
+variable "name_prefix" {
+  description = "Prefix of every resource name (letters, digits and hyphens)."
+  type        = string
+  default     = "coldchain"
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9-]{1,30}$", var.name_prefix))
+    error_message = "name_prefix must be 2-31 lowercase letters, digits or hyphens, starting with a letter."
+  }
+}
+
+variable "tags" {
+  description = "Tags merged into every resource."
+  type        = map(string)
+  default     = { project = "coldchain" }
+}
+
+variable "devices" {
+  description = "Devices to register: thing name => fleet id and the path of the device's CSR (PEM). The private key stays on the device; only the CSR is read."
+  type = map(object({
+    fleet_id = string
+    csr_path = string
+  }))
+  default = {}
+
+  validation {
+    condition     = alltrue([for name in keys(var.devices) : can(regex("^[A-Za-z0-9_-]{1,128}$", name))])
+    error_message = "Device names must be 1-128 of A-Z a-z 0-9 _ - (the client id and topic segment)."
+  }
+}
+
+variable "ingest_mode" {
+  description = "lambda: the topic rule invokes the processor per reading. kinesis: the rule writes to a Kinesis stream that the processor reads in batches (high rates)."
+  type        = string
+  default     = "lambda"
+
+  validation {
+    condition     = contains(["lambda", "kinesis"], var.ingest_mode)
+    error_message = "ingest_mode must be \"lambda\" or \"kinesis\"."
+  }
+}
+
+variable "lambda_zip_path" {
+  description = "Path of the package built by `make lambda`."
+  type        = string
+  default     = "../dist/lambda.zip"
+}
+
+variable "powertools_layer_version" {
+  description = "Version of the public layer AWSLambdaPowertoolsPythonV3-python312-arm64 (it carries pydantic v2)."
+  type        = number
+  default     = 18
+}
+
+variable "lambda_memory_mb" {
+  description = "Memory of the processor functions (CPU scales with it)."
+  type        = number
+  default     = 256
+}
+
+variable "telemetry_ttl_days" {
+  description = "Days a reading is kept before DynamoDB's TTL removes it (by reading time)."
+  type        = number
+  default     = 90
+
+  validation {
+    condition     = var.telemetry_ttl_days >= 1
+    error_message = "telemetry_ttl_days must be at least 1."
+  }
+}
+
+variable "log_retention_days" {
+  description = "Retention of the processors' log groups."
+  type        = number
+  default     = 30
+}
+
+variable "deletion_protection" {
+  description = "Protect the DynamoDB tables from deletion (turn off only to tear down a test stack)."
+  type        = bool
+  default     = true
+}
+
+variable "alarm_email" {
+  description = "Address subscribed to the alarm topic (confirm the email AWS sends); null for none."
+  type        = string
+  default     = null
+}
+
+variable "temperature_high_c" {
+  description = "Top of the temperature band, drawn on the dashboard."
+  type        = number
+  default     = 8
+}
+
+variable "temperature_low_c" {
+  description = "Bottom of the temperature band, drawn on the dashboard."
+  type        = number
+  default     = 2
+}
+
+variable "silence_minutes" {
+  description = "Minutes without a stored reading across the fleet before the ingest-stopped alarm."
+  type        = number
+  default     = 5
+}

@@ -1,0 +1,94 @@
+"""moto helpers: the tables and queue of the AWS deployment, as terraform/storage.tf makes them."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import boto3
+from moto import mock_aws
+
+from coldchain.adapters.dynamodb import (
+    DEVICES_PK,
+    EVENTS_PK,
+    EVENTS_SK,
+    FLEET_INDEX,
+    FLEET_INDEX_PK,
+    TELEMETRY_PK,
+    TELEMETRY_SK,
+)
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb.client import DynamoDBClient
+    from mypy_boto3_sqs.client import SQSClient
+
+REGION = "eu-west-1"
+
+
+@dataclass(frozen=True)
+class AwsStack:
+    dynamodb: DynamoDBClient
+    sqs: SQSClient
+    telemetry: str
+    devices: str
+    events: str
+    dlq_url: str
+
+
+def create_stack(prefix: str = "coldchain") -> AwsStack:
+    """Tables and the dead-letter queue, inside an active moto mock."""
+    dynamodb = boto3.client("dynamodb", region_name=REGION)
+    sqs = boto3.client("sqs", region_name=REGION)
+    telemetry, devices, events = f"{prefix}-telemetry", f"{prefix}-devices", f"{prefix}-events"
+    dynamodb.create_table(
+        TableName=telemetry,
+        BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[
+            {"AttributeName": TELEMETRY_PK, "AttributeType": "S"},
+            {"AttributeName": TELEMETRY_SK, "AttributeType": "S"},
+            {"AttributeName": FLEET_INDEX_PK, "AttributeType": "S"},
+        ],
+        KeySchema=[
+            {"AttributeName": TELEMETRY_PK, "KeyType": "HASH"},
+            {"AttributeName": TELEMETRY_SK, "KeyType": "RANGE"},
+        ],
+        GlobalSecondaryIndexes=[
+            {
+                "IndexName": FLEET_INDEX,
+                "KeySchema": [
+                    {"AttributeName": FLEET_INDEX_PK, "KeyType": "HASH"},
+                    {"AttributeName": TELEMETRY_SK, "KeyType": "RANGE"},
+                ],
+                "Projection": {"ProjectionType": "ALL"},
+            }
+        ],
+    )
+    dynamodb.create_table(
+        TableName=devices,
+        BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[{"AttributeName": DEVICES_PK, "AttributeType": "S"}],
+        KeySchema=[{"AttributeName": DEVICES_PK, "KeyType": "HASH"}],
+    )
+    dynamodb.create_table(
+        TableName=events,
+        BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[
+            {"AttributeName": EVENTS_PK, "AttributeType": "S"},
+            {"AttributeName": EVENTS_SK, "AttributeType": "S"},
+        ],
+        KeySchema=[
+            {"AttributeName": EVENTS_PK, "KeyType": "HASH"},
+            {"AttributeName": EVENTS_SK, "KeyType": "RANGE"},
+        ],
+    )
+    queue = sqs.create_queue(QueueName=f"{prefix}-dlq")
+    return AwsStack(dynamodb, sqs, telemetry, devices, events, queue["QueueUrl"])
+
+
+@contextmanager
+def mocked_aws() -> Iterator[AwsStack]:
+    """A moto account with the stack created, and credentials that cannot reach AWS."""
+    with mock_aws():
+        yield create_stack()

@@ -1,0 +1,245 @@
+"""The Lambda handlers against moto: the same records as the local worker, dead letters in SQS."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from coldchain.adapters.dynamodb import DynamoEventStore, DynamoReadingStore
+from coldchain.adapters.sqlite import (
+    SqliteDatabase,
+    SqliteDeadLetterStore,
+    SqliteEventStore,
+    SqliteReadingStore,
+)
+from coldchain.apps import lambda_handler
+from coldchain.config import ENV_DEVICES_TABLE, ENV_DLQ_URL, ENV_EVENTS_TABLE, ENV_TELEMETRY_TABLE
+from coldchain.core.messages import Message
+from coldchain.core.processing import Processor
+from coldchain.core.timestamps import to_canonical
+from coldchain.core.topics import telemetry_topic
+from tests.aws import AwsStack, create_stack, mocked_aws
+
+NOW = datetime.now(UTC).replace(microsecond=0)
+
+
+@dataclass
+class FakeContext:
+    function_name: str = "coldchain-processor"
+    memory_limit_in_mb: int = 256
+    invoked_function_arn: str = "arn:aws:lambda:eu-west-1:123456789012:function:coldchain-processor"
+    aws_request_id: str = "00000000-0000-0000-0000-000000000001"
+
+
+@pytest.fixture
+def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[AwsStack]:
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+        monkeypatch.setenv(name, "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
+    with mocked_aws() as stack:
+        monkeypatch.setenv(ENV_TELEMETRY_TABLE, stack.telemetry)
+        monkeypatch.setenv(ENV_DEVICES_TABLE, stack.devices)
+        monkeypatch.setenv(ENV_EVENTS_TABLE, stack.events)
+        monkeypatch.setenv(ENV_DLQ_URL, stack.dlq_url)
+        lambda_handler._wiring.cache_clear()
+        yield stack
+        lambda_handler._wiring.cache_clear()
+
+
+def trip() -> list[dict[str, Any]]:
+    """Readings of two devices with an excursion, a low battery, a shock, out of order."""
+    out = []
+    for device, temps in (("dev-1", [4, 5, 9, 9.5, 10, 6, 4]), ("dev-2", [3, 3, 1, 0.5, 3, 3, 3])):
+        for seq, temp in enumerate(temps):
+            at = NOW - timedelta(minutes=10) + timedelta(seconds=10 * seq)
+            out.append(
+                {
+                    "device_id": device,
+                    "timestamp": to_canonical(at),
+                    "temperature_c": temp,
+                    "humidity_pct": 60,
+                    "shock_g": 2.5 if seq == 3 else 0.01,
+                    "battery_pct": 20 - seq,
+                    "fleet_id": "fleet-a",
+                    "seq": seq,
+                    "latitude": 52.5,
+                    "longitude": 13.4,
+                }
+            )
+    out.insert(3, out.pop(5))  # a late reading
+    out.append(dict(out[0]))  # a redelivery
+    return out
+
+
+def rule_output(body: dict[str, Any], topic_device: str | None = None) -> dict[str, Any]:
+    """What the IoT rule's SELECT hands the function."""
+    return {
+        **body,
+        lambda_handler.TOPIC_DEVICE_FIELD: topic_device or body.get("device_id", "dev-1"),
+        lambda_handler.RECEIVED_AT_FIELD: int(NOW.timestamp() * 1000),
+    }
+
+
+def kinesis_event(documents: list[bytes]) -> dict[str, Any]:
+    return {
+        "Records": [
+            {
+                "kinesis": {
+                    "kinesisSchemaVersion": "1.0",
+                    "partitionKey": "dev",
+                    "sequenceNumber": f"4959{index:020d}",
+                    "data": base64.b64encode(document).decode(),
+                    "approximateArrivalTimestamp": NOW.timestamp(),
+                },
+                "eventSource": "aws:kinesis",
+                "eventVersion": "1.0",
+                "eventID": f"shardId-000000000000:4959{index:020d}",
+                "eventName": "aws:kinesis:record",
+                "awsRegion": "eu-west-1",
+                "eventSourceARN": "arn:aws:kinesis:eu-west-1:123456789012:stream/coldchain",
+            }
+            for index, document in enumerate(documents)
+        ]
+    }
+
+
+def dlq_bodies(aws: AwsStack) -> list[dict[str, Any]]:
+    found = aws.sqs.receive_message(
+        QueueUrl=aws.dlq_url, MaxNumberOfMessages=10, MessageAttributeNames=["All"]
+    )
+    return [json.loads(m["Body"]) for m in found.get("Messages", [])]
+
+
+def local_worker_result(tmp_path: Path, bodies: list[dict[str, Any]]) -> SqliteDatabase:
+    db = SqliteDatabase(tmp_path / "local.db")
+    processor = Processor(SqliteReadingStore(db), SqliteDeadLetterStore(db), SqliteEventStore(db))
+    messages = [
+        Message(telemetry_topic(b["device_id"]), json.dumps(b).encode(), NOW) for b in bodies
+    ]
+    with db.transaction():
+        processor.process_batch(messages)
+    return db
+
+
+def test_both_handlers_store_exactly_what_the_worker_stores(
+    aws: AwsStack, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bodies = trip()
+    local = local_worker_result(tmp_path, bodies)
+    local_readings = SqliteReadingStore(local)
+    local_events = SqliteEventStore(local).list()
+    assert local_events  # the trip raises events: the comparison below means something
+
+    outcomes = [
+        lambda_handler.iot_rule_handler(rule_output(b), FakeContext())["outcome"] for b in bodies
+    ]
+    assert outcomes.count("duplicate") == 1
+    iot = DynamoReadingStore(aws.dynamodb, aws.telemetry, aws.devices)
+
+    # The Kinesis path, into a second set of tables.
+    other = create_stack("kinesis")
+    monkeypatch.setenv(ENV_TELEMETRY_TABLE, other.telemetry)
+    monkeypatch.setenv(ENV_DEVICES_TABLE, other.devices)
+    monkeypatch.setenv(ENV_EVENTS_TABLE, other.events)
+    lambda_handler._wiring.cache_clear()
+    response = lambda_handler.kinesis_handler(
+        kinesis_event([json.dumps(rule_output(b)).encode() for b in bodies]), FakeContext()
+    )
+    assert response == {"batchItemFailures": []}
+    kinesis = DynamoReadingStore(other.dynamodb, other.telemetry, other.devices)
+
+    for device in ("dev-1", "dev-2"):
+        expected = list(local_readings.between(device, "2000", "9999"))
+        assert len(expected) == 7
+        assert list(iot.between(device, "2000", "9999")) == expected
+        assert list(kinesis.between(device, "2000", "9999")) == expected
+    assert iot.latest() == local_readings.latest() == kinesis.latest()
+    assert DynamoEventStore(aws.dynamodb, aws.events).list() == local_events
+    assert DynamoEventStore(other.dynamodb, other.events).list() == local_events
+
+
+def test_malformed_readings_reach_the_queue_with_their_reason(aws: AwsStack) -> None:
+    good = trip()[0]
+    bad = [
+        rule_output({**good, "temperature_c": "3.2"}),
+        rule_output({k: v for k, v in good.items() if k != "battery_pct"}),
+        rule_output(good, topic_device="dev-9"),
+        rule_output({**good, "timestamp": to_canonical(NOW + timedelta(hours=1))}),
+    ]
+    for event in bad:
+        assert lambda_handler.iot_rule_handler(event, FakeContext()) == {"outcome": "rejected"}
+    response = lambda_handler.kinesis_handler(kinesis_event([b"\x00not json"]), FakeContext())
+    assert response == {"batchItemFailures": []}
+    reasons = sorted(body["reason"] for body in dlq_bodies(aws))
+    assert len(reasons) == 5
+    joined = " | ".join(reasons)
+    for fragment in (
+        "temperature_c: must be a number",
+        "battery_pct: is required",
+        "does not match topic device 'dev-9'",
+        "clock fault",
+        "not a JSON object",
+    ):
+        assert fragment in joined
+    rejected = [b for b in dlq_bodies(aws) if b.get("topic") == telemetry_topic("dev-9")]
+    assert all(json.loads(b["payload"])["device_id"] == "dev-1" for b in rejected)
+
+
+def test_unexpected_failures_raise_for_a_retry_or_fail_the_record(
+    aws: AwsStack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(ENV_TELEMETRY_TABLE, "no-such-table")
+    lambda_handler._wiring.cache_clear()
+    with pytest.raises(Exception, match="DynamoDB"):
+        lambda_handler.iot_rule_handler(rule_output(trip()[0]), FakeContext())
+    documents = [json.dumps(rule_output(b)).encode() for b in trip()[:2]]
+    # All records failing is an error for the whole batch (Powertools raises).
+    with pytest.raises(Exception, match="All records failed"):
+        lambda_handler.kinesis_handler(kinesis_event(documents), FakeContext())
+
+
+def test_logs_and_metrics_name_what_alarms_use(
+    aws: AwsStack, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Powertools' handler holds the stdout of import time: read the JSON lines it formats.
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(lambda_handler.logger.registered_formatter)
+    lambda_handler.logger.addHandler(handler)
+    try:
+        for body in trip():
+            lambda_handler.iot_rule_handler(rule_output(body), FakeContext())
+    finally:
+        lambda_handler.logger.removeHandler(handler)  # type: ignore[attr-defined]
+    output = capsys.readouterr().out + stream.getvalue()
+    lines = [json.loads(line) for line in output.splitlines() if line.startswith("{")]
+    emitted = {
+        metric["Name"]
+        for line in lines
+        if "_aws" in line
+        for directive in line["_aws"]["CloudWatchMetrics"]
+        for metric in directive["Metrics"]
+    }
+    assert {
+        "ReadingsStored",
+        "ReadingsDuplicate",
+        "TemperatureExcursionHigh",
+        "BatteryLow",
+        "ShockEvents",
+        "Temperature",
+    } <= emitted
+    assert emitted <= lambda_handler.METRIC_NAMES
+    logs = [line for line in lines if "_aws" not in line]
+    assert all("event_type" in line for line in logs)
+    excursions = [line for line in logs if line["event_type"] == "EXCURSION"]
+    assert {line["device_id"] for line in excursions} == {"dev-1", "dev-2"}
+    assert all(line["fleet_id"] == "fleet-a" for line in excursions)
