@@ -3,11 +3,21 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
+# checkov lives in its own environment: its pins would fight the project's.
+CHECKOV_VENV := .venv-checkov
+CHECKOV_VERSION := 3.3.30
+CHECKOV_STAMP := $(CHECKOV_VENV)/.installed-$(CHECKOV_VERSION)
 
-.PHONY: bootstrap test lint typecheck unit demo bench clean
+.PHONY: bootstrap test lint typecheck unit demo bench lambda clean
 
 bootstrap: $(STAMP)
 	@scripts/ensure-mosquitto
+
+$(CHECKOV_STAMP):
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet checkov==$(CHECKOV_VERSION)
+	@touch $(CHECKOV_STAMP)
 
 $(STAMP): pyproject.toml
 	@scripts/ensure-python $(PYTHON)
@@ -20,12 +30,16 @@ $(STAMP): pyproject.toml
 demo: bootstrap
 	$(BIN)/coldchain up
 
+## The Lambda package for python3.12 on arm64.
+lambda: $(STAMP)
+	PYTHON=$(BIN)/python scripts/build-lambda
+
 ## Benchmarks (on demand, not part of the tests); each rewrites its section of docs/performance.md.
 bench: bootstrap
 	$(BIN)/python -m benchmarks.simulator_fleet --devices 1000 --interval 10 --duration 120
 
 ## The whole suite: lint, types, then unit, functional and integration tests.
-test: bootstrap lint typecheck
+test: bootstrap $(CHECKOV_STAMP) lint typecheck
 	$(BIN)/pytest
 
 lint: $(STAMP)
@@ -39,4 +53,4 @@ unit: $(STAMP)
 	$(BIN)/pytest -m "unit or functional"
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build dist
+	rm -rf $(VENV) $(CHECKOV_VENV) .pytest_cache .mypy_cache .ruff_cache build dist

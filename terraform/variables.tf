@@ -70,9 +70,9 @@ variable "telemetry_ttl_days" {
 }
 
 variable "log_retention_days" {
-  description = "Retention of the processors' log groups."
+  description = "Retention of the processors' log groups (a year by default: excursion and dead-letter log lines are part of the shipment record)."
   type        = number
-  default     = 30
+  default     = 365
 }
 
 variable "deletion_protection" {

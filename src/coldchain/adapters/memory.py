@@ -5,9 +5,12 @@ from __future__ import annotations
 import bisect
 from collections.abc import Iterator, Sequence
 from dataclasses import replace
+from datetime import datetime
 
+from coldchain.core.alarms import Alarm, AlarmState
 from coldchain.core.events import Event, event_order
 from coldchain.core.messages import DeadLetter, Outcome, StoredDeadLetter, dead_letter_key
+from coldchain.core.notifications import Notification
 from coldchain.core.reading import Reading
 
 
@@ -98,3 +101,61 @@ class MemoryEventSink:
         """Events, oldest first, optionally of one device."""
         found = [e for e in self.events if device_id in (None, e.device_id)]
         return sorted(found, key=event_order)[:limit]
+
+
+class MemoryAlarmStore:
+    """Alarm records in a dict; the same semantics as the SQLite store."""
+
+    def __init__(self) -> None:
+        self._alarms: dict[str, Alarm] = {}
+
+    def get(self, alarm_id: str) -> Alarm | None:
+        return self._alarms.get(alarm_id)
+
+    def save(self, alarms: Sequence[Alarm]) -> None:
+        for given in alarms:
+            old = self._alarms.get(given.id)
+            self._alarms[given.id] = (
+                given
+                if old is None
+                else replace(
+                    given,
+                    acknowledgement=given.acknowledgement or old.acknowledgement,
+                    last_notified_at=given.last_notified_at or old.last_notified_at,
+                )
+            )
+
+    def for_device(self, device_id: str, since: datetime) -> list[Alarm]:
+        found = [
+            a
+            for a in self._alarms.values()
+            if a.device_id == device_id and (a.state is AlarmState.ACTIVE or a.started_at >= since)
+        ]
+        return sorted(found, key=lambda a: a.started_at)
+
+    def list(
+        self,
+        *,
+        active: bool | None = None,
+        device_id: str | None = None,
+        fleet_id: str | None = None,
+        limit: int = 100,
+    ) -> list[Alarm]:
+        found = [
+            a
+            for a in self._alarms.values()
+            if (active is None or (a.state is AlarmState.ACTIVE) == active)
+            and device_id in (None, a.device_id)
+            and fleet_id in (None, a.fleet_id)
+        ]
+        return sorted(found, key=lambda a: (-a.started_at.timestamp(), a.id))[:limit]
+
+
+class MemoryOutbox:
+    """Keeps every enqueued notification, in order."""
+
+    def __init__(self) -> None:
+        self.notifications: list[Notification] = []
+
+    def enqueue(self, notifications: Sequence[Notification]) -> None:
+        self.notifications.extend(notifications)

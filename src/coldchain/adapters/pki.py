@@ -181,6 +181,30 @@ class LocalPki:
         return cert, key
 
 
+def make_csr(device_id: str, directory: str | Path) -> tuple[Path, Path]:
+    """A device key and a certificate signing request (CN = device id), for a CA elsewhere
+    (AWS IoT signs it). The key is written 0600 and stays with the device; idempotent.
+
+    Raises:
+        PkiError: the id is not a legal device id.
+    """
+    if not is_device_id(device_id):
+        raise PkiError(f"{device_id!r} is not a device id (1-128 of A-Z a-z 0-9 _ -)")
+    folder = Path(directory)
+    key_path, csr_path = folder / f"{device_id}.key", folder / f"{device_id}.csr"
+    if key_path.exists() and csr_path.exists():
+        return key_path, csr_path
+    key = ec.generate_private_key(ec.SECP256R1())
+    csr = (
+        x509.CertificateSigningRequestBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, device_id)]))
+        .sign(key, hashes.SHA256())
+    )
+    _write_key(key_path, key)
+    _write_atomic(csr_path, csr.public_bytes(serialization.Encoding.PEM), 0o644)
+    return key_path, csr_path
+
+
 def _still_valid(cert_path: Path) -> bool:
     try:
         cert = x509.load_pem_x509_certificate(cert_path.read_bytes())

@@ -7,14 +7,16 @@ and the worker acknowledges the batch only after that commit.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Final
 
+from coldchain.core.alarms import Acknowledgement, Alarm, AlarmState
 from coldchain.core.errors import StorageError, StorageUnavailableError
 from coldchain.core.events import Event, EventKind
 from coldchain.core.messages import (
@@ -24,8 +26,10 @@ from coldchain.core.messages import (
     StoredDeadLetter,
     dead_letter_key,
 )
+from coldchain.core.notifications import Notification, notification_document, subject
 from coldchain.core.reading import Reading
-from coldchain.core.timestamps import to_canonical
+from coldchain.core.rules import Severity
+from coldchain.core.timestamps import LAST_TIMESTAMP, to_canonical
 
 MIGRATIONS: Final[tuple[str, ...]] = (
     # 1: readings keyed by (device_id, ts); a per-device summary row for "latest" queries;
@@ -75,6 +79,43 @@ MIGRATIONS: Final[tuple[str, ...]] = (
         detail TEXT NOT NULL
     ) STRICT;
     CREATE INDEX events_by_device ON events (device_id, ts);
+    """,
+    # 2: alarm records (one per occurrence) and the notification outbox.
+    """
+    CREATE TABLE alarms (
+        id TEXT PRIMARY KEY,
+        device_id TEXT NOT NULL,
+        fleet_id TEXT,
+        rule TEXT NOT NULL,
+        severity TEXT NOT NULL,
+        state TEXT NOT NULL,
+        started_at TEXT NOT NULL,
+        raised_at TEXT NOT NULL,
+        cleared_at TEXT,
+        peak REAL NOT NULL,
+        out_of_range_s REAL NOT NULL,
+        detail TEXT NOT NULL,
+        ack_by TEXT,
+        ack_at TEXT,
+        ack_comment TEXT,
+        last_notified_at TEXT
+    ) STRICT, WITHOUT ROWID;
+    CREATE INDEX alarms_by_device ON alarms (device_id, started_at);
+    CREATE INDEX alarms_by_state ON alarms (state, started_at);
+    CREATE TABLE outbox (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        channel TEXT NOT NULL,
+        alarm_id TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        subject TEXT NOT NULL,
+        document TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at TEXT NOT NULL,
+        delivered_at TEXT,
+        last_error TEXT
+    ) STRICT;
+    CREATE INDEX outbox_due ON outbox (delivered_at, next_attempt_at);
     """,
 )
 
@@ -440,3 +481,231 @@ class SqliteEventStore:
             Event(EventKind(kind), device, fleet, ts, float(value), float(threshold), detail)
             for kind, device, fleet, ts, value, threshold, detail in rows
         ]
+
+
+_ALARM_COLUMNS: Final = (
+    "id, device_id, fleet_id, rule, severity, state, started_at, raised_at, cleared_at, peak, "
+    "out_of_range_s, detail, ack_by, ack_at, ack_comment, last_notified_at"
+)
+
+
+def _ts(moment: datetime | None) -> str | None:
+    return None if moment is None else to_canonical(moment)
+
+
+def _dt(text: object) -> datetime | None:
+    return None if text is None else datetime.fromisoformat(str(text))
+
+
+def _alarm_row(alarm: Alarm) -> tuple[object, ...]:
+    ack = alarm.acknowledgement
+    return (
+        alarm.id,
+        alarm.device_id,
+        alarm.fleet_id,
+        alarm.rule,
+        alarm.severity.value,
+        alarm.state.value,
+        _ts(alarm.started_at),
+        _ts(alarm.raised_at),
+        _ts(alarm.cleared_at),
+        alarm.peak,
+        alarm.out_of_range.total_seconds(),
+        alarm.detail,
+        None if ack is None else ack.by,
+        None if ack is None else _ts(ack.at),
+        None if ack is None else ack.comment,
+        _ts(alarm.last_notified_at),
+    )
+
+
+def _row_alarm(row: tuple[object, ...]) -> Alarm:
+    (
+        alarm_id_,
+        device,
+        fleet,
+        rule,
+        severity,
+        state,
+        started,
+        raised,
+        cleared,
+        peak,
+        out_s,
+        detail,
+        ack_by,
+        ack_at,
+        ack_comment,
+        notified,
+    ) = row
+    ack = None
+    if ack_by is not None:
+        ack = Acknowledgement(str(ack_by), _dt(ack_at) or datetime.min, str(ack_comment))
+    return Alarm(
+        id=str(alarm_id_),
+        device_id=str(device),
+        fleet_id=None if fleet is None else str(fleet),
+        rule=str(rule),
+        severity=Severity(str(severity)),
+        state=AlarmState(str(state)),
+        started_at=_dt(started) or datetime.min,
+        raised_at=_dt(raised) or datetime.min,
+        cleared_at=_dt(cleared),
+        peak=float(peak),  # type: ignore[arg-type]
+        out_of_range=timedelta(seconds=float(out_s)),  # type: ignore[arg-type]
+        detail=str(detail),
+        acknowledgement=ack,
+        last_notified_at=_dt(notified),
+    )
+
+
+class SqliteAlarmStore:
+    """Alarm records in SQLite; see :class:`coldchain.core.ports.AlarmStore`."""
+
+    def __init__(self, db: SqliteDatabase) -> None:
+        self._db = db
+
+    def get(self, alarm_id: str) -> Alarm | None:
+        with _translated():
+            row = self._db.connection.execute(
+                f"SELECT {_ALARM_COLUMNS} FROM alarms WHERE id = ?", (alarm_id,)
+            ).fetchone()
+        return None if row is None else _row_alarm(row)
+
+    def save(self, alarms: Sequence[Alarm]) -> None:
+        if not alarms:
+            return
+        placeholders = ", ".join("?" * 16)
+        with self._db.transaction(), _translated():
+            self._db.connection.executemany(
+                f"INSERT INTO alarms ({_ALARM_COLUMNS}) VALUES ({placeholders}) "
+                "ON CONFLICT (id) DO UPDATE SET fleet_id = excluded.fleet_id, "
+                "severity = excluded.severity, state = excluded.state, "
+                "raised_at = excluded.raised_at, cleared_at = excluded.cleared_at, "
+                "peak = excluded.peak, out_of_range_s = excluded.out_of_range_s, "
+                "detail = excluded.detail, "
+                "ack_by = coalesce(excluded.ack_by, alarms.ack_by), "
+                "ack_at = coalesce(excluded.ack_at, alarms.ack_at), "
+                "ack_comment = coalesce(excluded.ack_comment, alarms.ack_comment), "
+                "last_notified_at = coalesce(excluded.last_notified_at, alarms.last_notified_at)",
+                [_alarm_row(alarm) for alarm in alarms],
+            )
+
+    def for_device(self, device_id: str, since: datetime) -> list[Alarm]:
+        with _translated():
+            rows = self._db.connection.execute(
+                f"SELECT {_ALARM_COLUMNS} FROM alarms WHERE device_id = ? "
+                "AND (state = 'active' OR started_at >= ?) ORDER BY started_at",
+                (device_id, to_canonical(since)),
+            ).fetchall()
+        return [_row_alarm(row) for row in rows]
+
+    def list(
+        self,
+        *,
+        active: bool | None = None,
+        device_id: str | None = None,
+        fleet_id: str | None = None,
+        limit: int = 100,
+    ) -> list[Alarm]:
+        clauses, params = [], []
+        if active is not None:
+            clauses.append("state = ?")
+            params.append("active" if active else "cleared")
+        if device_id is not None:
+            clauses.append("device_id = ?")
+            params.append(device_id)
+        if fleet_id is not None:
+            clauses.append("fleet_id = ?")
+            params.append(fleet_id)
+        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        with _translated():
+            rows = self._db.connection.execute(
+                f"SELECT {_ALARM_COLUMNS} FROM alarms {where} ORDER BY started_at DESC, id LIMIT ?",
+                (*params, limit),
+            ).fetchall()
+        return [_row_alarm(row) for row in rows]
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxItem:
+    """One notification for one channel, waiting or delivered."""
+
+    id: int
+    channel: str
+    kind: str
+    subject: str
+    document: dict[str, object]
+    attempts: int
+
+
+class SqliteOutbox:
+    """Notifications per channel, committed with the alarms, delivered by a dispatcher.
+
+    ``channels`` maps each channel name to the lowest severity it receives.
+    """
+
+    def __init__(self, db: SqliteDatabase, channels: dict[str, Severity]) -> None:
+        self._db = db
+        self._channels = channels
+
+    def enqueue(self, notifications: Sequence[Notification]) -> None:
+        now = to_canonical(datetime.now(UTC))
+        rows = [
+            (
+                channel,
+                n.alarm.id,
+                n.kind.value,
+                subject(n),
+                json.dumps(notification_document(n)),
+                now,
+                now,
+            )
+            for n in notifications
+            for channel, minimum in self._channels.items()
+            if n.alarm.severity.rank >= minimum.rank
+        ]
+        if not rows:
+            return
+        with self._db.transaction(), _translated():
+            self._db.connection.executemany(
+                "INSERT INTO outbox (channel, alarm_id, kind, subject, document, created_at, "
+                "next_attempt_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                rows,
+            )
+
+    def due(self, now: datetime, limit: int = 100) -> list[OutboxItem]:
+        """Undelivered items whose next attempt is due, oldest first."""
+        with _translated():
+            rows = self._db.connection.execute(
+                "SELECT id, channel, kind, subject, document, attempts FROM outbox "
+                "WHERE delivered_at IS NULL AND next_attempt_at <= ? ORDER BY id LIMIT ?",
+                (to_canonical(now), limit),
+            ).fetchall()
+        return [
+            OutboxItem(int(i), str(c), str(k), str(s), json.loads(d), int(a))
+            for i, c, k, s, d, a in rows
+        ]
+
+    def delivered(self, item_id: int, now: datetime) -> None:
+        with self._db.transaction(), _translated():
+            self._db.connection.execute(
+                "UPDATE outbox SET delivered_at = ?, attempts = attempts + 1 WHERE id = ?",
+                (to_canonical(now), item_id),
+            )
+
+    def failed(self, item_id: int, error: str, retry_at: datetime | None) -> None:
+        """Record a failed attempt; ``retry_at`` None gives up (the error stays recorded)."""
+        with self._db.transaction(), _translated():
+            self._db.connection.execute(
+                "UPDATE outbox SET attempts = attempts + 1, last_error = ?, next_attempt_at = ? "
+                "WHERE id = ?",
+                (error[:500], to_canonical(retry_at) if retry_at else LAST_TIMESTAMP, item_id),
+            )
+
+    def pending(self) -> int:
+        with _translated():
+            (count,) = self._db.connection.execute(
+                "SELECT count(*) FROM outbox WHERE delivered_at IS NULL"
+            ).fetchone()
+        return int(count)

@@ -30,7 +30,7 @@ from coldchain.apps.simulator.run import simulate as run_simulation
 from coldchain.apps.up import UpOptions, run_up
 from coldchain.apps.worker import Worker, WorkerOptions
 from coldchain.config import Settings
-from coldchain.core.errors import ColdchainError
+from coldchain.core.errors import ColdchainError, ConfigurationError
 from coldchain.core.topics import SHARED_TELEMETRY_FILTER, TELEMETRY_FILTER
 from coldchain.tls import client_context
 
@@ -360,6 +360,80 @@ def up(
     """
     settings = _settings(ctx).override(home=data_dir, mqtt_port=port)
     run_up(settings, UpOptions(devices, interval, not no_simulator, duration, seed))
+
+
+@cli.group()
+def aws() -> None:
+    """AWS IoT Core: device keys and certificates (needs the 'aws' extra and credentials)."""
+
+
+@aws.command("csr")
+@click.argument("device_id")
+@click.option(
+    "--out-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Where the key and CSR go [<home>/aws].",
+)
+@click.pass_context
+def aws_csr(ctx: click.Context, device_id: str, out_dir: Path | None) -> None:
+    """Make a device key (0600, it never leaves the device) and a CSR for AWS IoT to sign.
+
+    Example: coldchain aws csr reefer-0001
+    """
+    from coldchain.adapters.pki import make_csr  # noqa: PLC0415 - keep `coldchain --help` fast
+
+    key, csr = make_csr(device_id, out_dir or _settings(ctx).home / "aws")
+    click.echo(f"key {key}\ncsr {csr}")
+
+
+@aws.command("provision")
+@click.argument("device_id")
+@click.option(
+    "--csr",
+    "csr_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="The device's CSR [<home>/aws/DEVICE_ID.csr].",
+)
+@click.option(
+    "--policy",
+    default="coldchain-device",
+    show_default=True,
+    help="IoT policy to attach (terraform output device_policy_name).",
+)
+@click.option("--thing-type", default=None, help="Thing type for a new thing.")
+@click.option("--region", default=None, help="AWS region [the AWS configuration's].")
+@click.pass_context
+def aws_provision(
+    ctx: click.Context,
+    device_id: str,
+    csr_path: Path | None,
+    policy: str,
+    thing_type: str | None,
+    region: str | None,
+) -> None:
+    """Register a device from its CSR: thing, certificate signed by AWS, policy.
+
+    Example: coldchain aws provision reefer-0001 --policy coldchain-device
+    """
+    import boto3  # noqa: PLC0415 - boto3 is the 'aws' extra, loaded only for these commands
+
+    from coldchain.adapters.iot_provisioning import (  # noqa: PLC0415
+        provision_device,
+        write_certificate,
+    )
+
+    csr_file = csr_path or _settings(ctx).home / "aws" / f"{device_id}.csr"
+    if not csr_file.is_file():
+        raise ConfigurationError(f"CSR not found: {csr_file} (make one with 'coldchain aws csr')")
+    client = boto3.client("iot", region_name=region)
+    done = provision_device(client, device_id, csr_file.read_text(), policy, thing_type)
+    cert = write_certificate(done, csr_file.parent)
+    click.echo(
+        f"{device_id}: certificate {cert} ({done.certificate_arn})\n"
+        f"connect to {done.endpoint}:8883 with client id {device_id}, CA AmazonRootCA1.pem"
+    )
 
 
 def _path(flag: Path | None, env: str | None) -> Path | None:

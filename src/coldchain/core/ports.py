@@ -10,8 +10,10 @@ from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Protocol
 
+from coldchain.core.alarms import Alarm
 from coldchain.core.events import Event
 from coldchain.core.messages import DeadLetter, Outcome, StoredDeadLetter
+from coldchain.core.notifications import Notification
 from coldchain.core.reading import Reading
 
 
@@ -75,3 +77,35 @@ class EventLog(EventSink, Protocol):
     def list(self, device_id: str | None = None, limit: int = 1000) -> list[Event]:
         """Events in :func:`coldchain.core.events.event_order`, optionally of one device."""
         ...
+
+
+class AlarmStore(Protocol):
+    """Alarm records, one per occurrence, keyed by their deterministic id."""
+
+    def get(self, alarm_id: str) -> Alarm | None: ...
+
+    def save(self, alarms: Sequence[Alarm]) -> None:
+        """Insert or replace by id. An acknowledgement already stored is kept when the
+        saved alarm has none (evaluation never erases an operator's acknowledgement)."""
+        ...
+
+    def for_device(self, device_id: str, since: datetime) -> list[Alarm]:
+        """A device's alarms that are active or started at or after ``since``."""
+        ...
+
+    def list(
+        self,
+        *,
+        active: bool | None = None,
+        device_id: str | None = None,
+        fleet_id: str | None = None,
+        limit: int = 100,
+    ) -> list[Alarm]:
+        """Newest start first, filtered."""
+        ...
+
+
+class NotificationOutbox(Protocol):
+    """Notifications waiting to be delivered; written in the same commit as the alarms."""
+
+    def enqueue(self, notifications: Sequence[Notification]) -> None: ...

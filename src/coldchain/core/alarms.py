@@ -1,0 +1,93 @@
+"""Alarm records: one per occurrence, with a lifecycle (active -> cleared) and an
+acknowledgement (who, when, a mandatory comment)."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from coldchain.core.errors import Issue, ValidationError
+from coldchain.core.rules import Occurrence, Severity
+from coldchain.core.timestamps import to_canonical
+
+SILENCE_RULE = "DeviceSilence"
+
+
+class AlarmState(StrEnum):
+    ACTIVE = "active"
+    CLEARED = "cleared"
+
+
+@dataclass(frozen=True, slots=True)
+class Acknowledgement:
+    by: str
+    at: datetime
+    comment: str
+
+
+@dataclass(frozen=True, slots=True)
+class Alarm:
+    """One occurrence of a rule on a device, as operators see and acknowledge it."""
+
+    id: str
+    device_id: str
+    fleet_id: str | None
+    rule: str
+    severity: Severity
+    state: AlarmState
+    started_at: datetime
+    raised_at: datetime
+    cleared_at: datetime | None
+    peak: float
+    out_of_range: timedelta
+    detail: str
+    acknowledgement: Acknowledgement | None = None
+    last_notified_at: datetime | None = None  # wall time of the last raise or reminder
+
+    @property
+    def duration(self) -> timedelta:
+        """From the start of the violation to its clearing (or to the last evidence)."""
+        end = self.cleared_at or self.started_at + self.out_of_range
+        return max(end - self.started_at, self.out_of_range)
+
+
+def alarm_id(device_id: str, rule: str, started_at: datetime) -> str:
+    """A short id, the same for the same occurrence however often it is evaluated."""
+    text = f"{device_id}\x00{rule}\x00{to_canonical(started_at)}"
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def from_occurrence(occurrence: Occurrence, severity: Severity, detail: str) -> Alarm:
+    """The alarm record of an occurrence."""
+    return Alarm(
+        id=alarm_id(occurrence.device_id, occurrence.rule, occurrence.started_at),
+        device_id=occurrence.device_id,
+        fleet_id=occurrence.fleet_id,
+        rule=occurrence.rule,
+        severity=severity,
+        state=AlarmState.ACTIVE if occurrence.cleared_at is None else AlarmState.CLEARED,
+        started_at=occurrence.started_at,
+        raised_at=occurrence.raised_at,
+        cleared_at=occurrence.cleared_at,
+        peak=occurrence.peak,
+        out_of_range=occurrence.out_of_range,
+        detail=detail,
+    )
+
+
+def acknowledge(alarm: Alarm, by: str, comment: str, at: datetime) -> Alarm:
+    """The alarm with an acknowledgement.
+
+    Raises:
+        ValidationError: the comment or the name is empty.
+    """
+    issues = []
+    if not comment.strip():
+        issues.append(Issue("comment", "an acknowledgement needs a comment"))
+    if not by.strip():
+        issues.append(Issue("by", "an acknowledgement needs a name"))
+    if issues:
+        raise ValidationError(issues)
+    return replace(alarm, acknowledgement=Acknowledgement(by.strip(), at, comment.strip()))

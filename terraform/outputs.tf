@@ -1,0 +1,44 @@
+output "iot_endpoint" {
+  description = "The ATS data endpoint devices connect to (port 8883, Amazon Root CA 1)."
+  value       = data.aws_iot_endpoint.data.endpoint_address
+}
+
+output "telemetry_table_name" {
+  description = "DynamoDB table of readings."
+  value       = aws_dynamodb_table.telemetry.name
+}
+
+output "devices_table_name" {
+  description = "DynamoDB table of each device's latest state."
+  value       = aws_dynamodb_table.devices.name
+}
+
+output "events_table_name" {
+  description = "DynamoDB table of raised events."
+  value       = aws_dynamodb_table.events.name
+}
+
+output "dlq_url" {
+  description = "SQS dead-letter queue."
+  value       = aws_sqs_queue.dlq.url
+}
+
+output "alarm_topic_arn" {
+  description = "SNS topic the alarms publish to."
+  value       = aws_sns_topic.alarms.arn
+}
+
+output "device_policy_name" {
+  description = "IoT policy to attach to device certificates (coldchain aws provision does)."
+  value       = aws_iot_policy.device.name
+}
+
+output "dashboard_url" {
+  description = "CloudWatch dashboard."
+  value       = "https://${local.region}.console.aws.amazon.com/cloudwatch/home?region=${local.region}#dashboards:name=${aws_cloudwatch_dashboard.telemetry.dashboard_name}"
+}
+
+output "device_certificates" {
+  description = "Each device's certificate (PEM, public): install it on the device beside its own key."
+  value       = { for name, cert in aws_iot_certificate.device : name => cert.certificate_pem }
+}

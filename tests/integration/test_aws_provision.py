@@ -1,0 +1,82 @@
+"""`coldchain aws csr` and `coldchain aws provision` against moto's IoT."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import boto3
+import pytest
+from cryptography import x509
+from moto import mock_aws
+
+from coldchain.apps.cli import main
+
+
+@pytest.fixture
+def iot(monkeypatch: pytest.MonkeyPatch) -> Iterator[object]:
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+        monkeypatch.setenv(name, "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
+    with mock_aws():
+        client = boto3.client("iot", region_name="eu-west-1")
+        client.create_policy(
+            policyName="coldchain-device",
+            policyDocument=json.dumps(
+                {
+                    "Version": "2012-10-17",
+                    "Statement": [{"Effect": "Allow", "Action": "iot:Connect", "Resource": "*"}],
+                }
+            ),
+        )
+        yield client
+
+
+def run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    code: int = 0
+    try:
+        main(args)
+    except SystemExit as exited:
+        code = exited.code if isinstance(exited.code, int) else 1
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_csr_then_provision_registers_the_device(
+    iot: object, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = run(["--home", str(tmp_path), "aws", "csr", "reefer-0001"], capsys)
+    assert code == 0, err
+    key = tmp_path / "aws" / "reefer-0001.key"
+    csr = x509.load_pem_x509_csr((tmp_path / "aws" / "reefer-0001.csr").read_bytes())
+    assert key.stat().st_mode & 0o777 == 0o600
+    assert csr.subject.rfc4514_string() == "CN=reefer-0001"
+
+    code, out, err = run(["--home", str(tmp_path), "aws", "provision", "reefer-0001"], capsys)
+    assert code == 0, err
+    assert "client id reefer-0001" in out
+    client = boto3.client("iot", region_name="eu-west-1")
+    principals = client.list_thing_principals(thingName="reefer-0001")["principals"]
+    assert len(principals) == 1
+    policies = client.list_attached_policies(target=principals[0])["policies"]
+    assert [p["policyName"] for p in policies] == ["coldchain-device"]
+    certificate = (tmp_path / "aws" / "reefer-0001.crt").read_text()
+    assert "BEGIN CERTIFICATE" in certificate
+    assert "PRIVATE KEY" not in certificate
+
+
+def test_missing_policy_or_csr_is_one_line(
+    iot: object, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = run(["--home", str(tmp_path), "aws", "provision", "reefer-0002"], capsys)
+    assert code == 1
+    assert err.strip().count("\n") == 0
+    assert "CSR not found" in err
+    run(["--home", str(tmp_path), "aws", "csr", "reefer-0002"], capsys)
+    code, _, err = run(
+        ["--home", str(tmp_path), "aws", "provision", "reefer-0002", "--policy", "nope"], capsys
+    )
+    assert code == 1
+    assert "policy 'nope' not found" in err
+    assert err.strip().count("\n") == 0
