@@ -125,11 +125,18 @@ class MemoryAlarmStore:
                 )
             )
 
+    def delete(self, alarm_ids: Sequence[str]) -> None:
+        for alarm_id in alarm_ids:
+            self._alarms.pop(alarm_id, None)
+
     def for_device(self, device_id: str, since: datetime) -> list[Alarm]:
         found = [
             a
             for a in self._alarms.values()
-            if a.device_id == device_id and (a.state is AlarmState.ACTIVE or a.started_at >= since)
+            if a.device_id == device_id
+            and (
+                a.state is AlarmState.ACTIVE or (a.cleared_at is not None and a.cleared_at >= since)
+            )
         ]
         return sorted(found, key=lambda a: a.started_at)
 

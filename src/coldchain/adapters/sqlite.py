@@ -591,11 +591,17 @@ class SqliteAlarmStore:
                 [_alarm_row(alarm) for alarm in alarms],
             )
 
+    def delete(self, alarm_ids: Sequence[str]) -> None:
+        with self._db.transaction(), _translated():
+            self._db.connection.executemany(
+                "DELETE FROM alarms WHERE id = ?", [(alarm_id,) for alarm_id in alarm_ids]
+            )
+
     def for_device(self, device_id: str, since: datetime) -> list[Alarm]:
         with _translated():
             rows = self._db.connection.execute(
                 f"SELECT {_ALARM_COLUMNS} FROM alarms WHERE device_id = ? "
-                "AND (state = 'active' OR started_at >= ?) ORDER BY started_at",
+                "AND (state = 'active' OR cleared_at >= ?) ORDER BY started_at",
                 (device_id, to_canonical(since)),
             ).fetchall()
         return [_row_alarm(row) for row in rows]

@@ -56,7 +56,7 @@ class AlarmEngine:
             self._outbox.enqueue(notifications)
         return notifications
 
-    def _device(
+    def _device(  # noqa: PLR0912 - one reconciliation, read top to bottom
         self, device_id: str, new: list[Reading], now: datetime
     ) -> tuple[list[Alarm], list[Notification]]:
         profile = self.profile
@@ -90,8 +90,9 @@ class AlarmEngine:
             for occurrence in evaluate(rule, window, profile.max_gap):
                 alarm = from_occurrence(occurrence, rule.severity, rule.describe())
                 computed[alarm.id] = alarm
+        replaced: list[str] = []
         for key, found in computed.items():
-            old = rule_alarms.get(key)
+            old = rule_alarms.get(key) or _same_occurrence(found, rule_alarms, computed)
             if old is None:
                 raised = replace(found, last_notified_at=now)
                 changed.append(raised)
@@ -99,6 +100,11 @@ class AlarmEngine:
                 if raised.state is AlarmState.CLEARED:
                     notes.append(Notification(NotificationKind.CLEARED, raised))
                 continue
+            if old.id != key:
+                # A late reading moved the start of a run already alarmed: one occurrence,
+                # one record, under the id of its true start; no second raise.
+                replaced.append(old.id)
+                rule_alarms.pop(old.id)
             merged = replace(
                 found, acknowledgement=old.acknowledgement, last_notified_at=old.last_notified_at
             )
@@ -106,6 +112,8 @@ class AlarmEngine:
                 changed.append(merged)
                 if old.state is AlarmState.ACTIVE and merged.state is AlarmState.CLEARED:
                     notes.append(Notification(NotificationKind.CLEARED, merged))
+        if replaced:
+            self._alarms.delete(replaced)
         latest = max(reading.at for reading in new)
         for key, old in rule_alarms.items():
             # An open alarm whose run a late reading split or ended: it is over.
@@ -161,3 +169,17 @@ class AlarmEngine:
         if notes:
             self._outbox.enqueue(notes)
         return notes
+
+
+def _same_occurrence(
+    found: Alarm, stored: dict[str, Alarm], computed: dict[str, Alarm]
+) -> Alarm | None:
+    """A stored alarm of the same rule, not itself recomputed, whose time overlaps ``found``."""
+    far = datetime.max.replace(tzinfo=found.started_at.tzinfo)
+    end = found.cleared_at or far
+    for old in stored.values():
+        if old.rule != found.rule or old.id in computed:
+            continue
+        if old.started_at <= end and found.started_at <= (old.cleared_at or far):
+            return old
+    return None

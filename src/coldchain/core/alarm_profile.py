@@ -139,6 +139,9 @@ def parse_profile(text: str, source: str = "profile") -> AlarmProfile:
         document = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigurationError(f"{source}: not valid TOML: {exc}") from None
+    unknown = set(document) - {"name", "max_gap", "silence_after", "reminder_every", "rules"}
+    if unknown:
+        raise ConfigurationError(f"{source}: unknown key {sorted(unknown)[0]!r}")
     rules_data = document.get("rules")
     if not isinstance(rules_data, list) or not rules_data:
         raise ConfigurationError(f"{source}: needs at least one [[rules]] table")

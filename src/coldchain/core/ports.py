@@ -89,8 +89,12 @@ class AlarmStore(Protocol):
         saved alarm has none (evaluation never erases an operator's acknowledgement)."""
         ...
 
+    def delete(self, alarm_ids: Sequence[str]) -> None:
+        """Remove records (an occurrence re-keyed to its true start)."""
+        ...
+
     def for_device(self, device_id: str, since: datetime) -> list[Alarm]:
-        """A device's alarms that are active or started at or after ``since``."""
+        """A device's alarms that are active or cleared at or after ``since``."""
         ...
 
     def list(

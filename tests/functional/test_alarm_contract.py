@@ -1,0 +1,232 @@
+"""Alarm stores (memory and SQLite) and the alarm engine on top of them."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator, Sequence
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from coldchain.adapters.memory import MemoryAlarmStore, MemoryOutbox, MemoryReadingStore
+from coldchain.adapters.sqlite import (
+    SqliteAlarmStore,
+    SqliteDatabase,
+    SqliteOutbox,
+    SqliteReadingStore,
+)
+from coldchain.core.alarm_engine import AlarmEngine
+from coldchain.core.alarm_profile import AlarmProfile
+from coldchain.core.alarms import SILENCE_RULE, Alarm, AlarmState, acknowledge, alarm_id
+from coldchain.core.errors import ValidationError
+from coldchain.core.notifications import NotificationKind
+from coldchain.core.ports import AlarmStore, ReadingStore
+from coldchain.core.reading import Reading
+from coldchain.core.rules import Rule, RuleKind, Severity
+from coldchain.core.timestamps import to_canonical
+from tests.factories import T0
+
+MINUTE = timedelta(minutes=1)
+PROFILE = AlarmProfile(
+    name="short",
+    rules=(
+        Rule("Early", "temperature_c", ">", 8.0, RuleKind.CONSECUTIVE, Severity.WARNING, count=2),
+        Rule(
+            "High5m",
+            "temperature_c",
+            ">",
+            8.0,
+            RuleKind.DURATION,
+            Severity.CRITICAL,
+            duration=timedelta(minutes=5),
+        ),
+        Rule("Battery", "battery_pct", "<", 15.0, RuleKind.INSTANT, Severity.WARNING),
+    ),
+    max_gap=timedelta(minutes=2),
+    silence_after=timedelta(minutes=3),
+    reminder_every=timedelta(minutes=10),
+)
+
+Parts = tuple[ReadingStore, AlarmStore]
+
+
+@pytest.fixture(params=["memory", "sqlite"])
+def parts(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Parts]:
+    if request.param == "memory":
+        yield MemoryReadingStore(), MemoryAlarmStore()
+        return
+    db = SqliteDatabase(tmp_path / "alarms.db")
+    yield SqliteReadingStore(db), SqliteAlarmStore(db)
+    db.close()
+
+
+def alarm(n: int = 0, **changes: object) -> Alarm:
+    base = Alarm(
+        id=alarm_id("dev-1", "High5m", T0 + n * MINUTE),
+        device_id="dev-1",
+        fleet_id="f",
+        rule="High5m",
+        severity=Severity.CRITICAL,
+        state=AlarmState.ACTIVE,
+        started_at=T0 + n * MINUTE,
+        raised_at=T0 + (n + 5) * MINUTE,
+        cleared_at=None,
+        peak=9.5,
+        out_of_range=timedelta(minutes=5),
+        detail="temperature_c > 8 °C for 5 min",
+    )
+    return replace(base, **changes)  # type: ignore[arg-type]
+
+
+def test_save_get_and_list(parts: Parts) -> None:
+    _, store = parts
+    first, second = alarm(0), alarm(10, device_id="dev-2", fleet_id="g")
+    store.save([first, second])
+    assert store.get(first.id) == first
+    assert store.get("nope") is None
+    assert store.list() == [second, first]
+    assert store.list(device_id="dev-2") == [second]
+    assert store.list(fleet_id="f") == [first]
+    cleared = replace(first, state=AlarmState.CLEARED, cleared_at=T0 + 9 * MINUTE)
+    store.save([cleared])
+    assert store.list(active=True) == [second]
+    assert store.list(active=False) == [cleared]
+
+
+def test_evaluation_never_erases_an_acknowledgement(parts: Parts) -> None:
+    _, store = parts
+    acked = acknowledge(alarm(0), "ana", "door left open, cargo moved", T0 + 20 * MINUTE)
+    store.save([acked])
+    store.save([replace(alarm(0), peak=10.5)])  # re-evaluated, without the acknowledgement
+    stored = store.get(acked.id)
+    assert stored is not None
+    assert stored.peak == 10.5
+    assert stored.acknowledgement == acked.acknowledgement
+
+
+def test_acknowledging_needs_a_comment() -> None:
+    with pytest.raises(ValidationError, match="comment"):
+        acknowledge(alarm(0), "ana", "   ", T0)
+
+
+def test_for_device_returns_open_and_recently_cleared_alarms(parts: Parts) -> None:
+    _, store = parts
+    old_open, old_closed = alarm(0), alarm(1, state=AlarmState.CLEARED, cleared_at=T0)
+    long_run = alarm(2, state=AlarmState.CLEARED, cleared_at=T0 + 40 * MINUTE)
+    recent = alarm(60, state=AlarmState.CLEARED, cleared_at=T0 + 70 * MINUTE)
+    store.save([old_open, old_closed, long_run, recent])
+    found = store.for_device("dev-1", T0 + 30 * MINUTE)
+    assert found == [old_open, long_run, recent]
+
+
+def readings(temps: Sequence[float], battery: float = 90.0) -> list[Reading]:
+    return [
+        Reading("dev-1", to_canonical(T0 + i * MINUTE), t, 60.0, 0.0, battery, fleet_id="f")
+        for i, t in enumerate(temps)
+    ]
+
+
+def run_engine(parts: Parts, batches: list[list[Reading]]) -> tuple[AlarmEngine, MemoryOutbox]:
+    reading_store, alarm_store = parts
+    outbox = MemoryOutbox()
+    engine = AlarmEngine(reading_store, alarm_store, outbox, PROFILE)
+    for batch in batches:
+        reading_store.put_many(batch)
+        engine.after_store(batch, now=T0 + timedelta(hours=1))
+    return engine, outbox
+
+
+def test_raise_and_clear_are_notified_once(parts: Parts) -> None:
+    temps = [4, 9, 9, 9, 9, 9, 9, 9, 4, 4]
+    _, outbox = run_engine(parts, [[r] for r in readings(temps)])
+    kinds = [(n.kind, n.alarm.rule) for n in outbox.notifications]
+    assert kinds == [
+        (NotificationKind.RAISED, "Early"),
+        (NotificationKind.RAISED, "High5m"),
+        (NotificationKind.CLEARED, "Early"),
+        (NotificationKind.CLEARED, "High5m"),
+    ]
+    stored = parts[1].list()
+    assert {a.rule: a.state for a in stored} == {
+        "Early": AlarmState.CLEARED,
+        "High5m": AlarmState.CLEARED,
+    }
+    high = next(a for a in stored if a.rule == "High5m")
+    assert high.started_at == T0 + MINUTE
+    assert high.cleared_at == T0 + 8 * MINUTE
+    assert high.duration == timedelta(minutes=7)
+
+
+@pytest.mark.parametrize("seed", [3, 4])
+def test_out_of_order_arrival_ends_with_the_same_alarms(parts: Parts, seed: int) -> None:
+    temps = [4, 9, 9, 9, 9, 9, 9, 9, 4, 4, 9, 4]
+    in_order = readings(temps)
+    shuffled = list(in_order)
+    random.Random(seed).shuffle(shuffled)
+    run_engine(parts, [[r] for r in shuffled])
+    got = {(a.rule, a.started_at, a.state, a.cleared_at) for a in parts[1].list()}
+    expected_parts: Parts = (MemoryReadingStore(), MemoryAlarmStore())
+    run_engine(expected_parts, [[r] for r in in_order])
+    expected = {(a.rule, a.started_at, a.state, a.cleared_at) for a in expected_parts[1].list()}
+    assert got == expected
+    assert len(expected) == 2
+
+
+def test_healthy_readings_cost_no_evaluation(parts: Parts) -> None:
+    _, outbox = run_engine(parts, [readings([4, 5, 4, 5])])
+    assert outbox.notifications == []
+    assert parts[1].list() == []
+
+
+def test_silence_is_raised_after_the_limit_and_cleared_by_a_reading(parts: Parts) -> None:
+    reading_store, alarm_store = parts
+    engine, _ = run_engine(parts, [readings([4, 4])])
+    last = T0 + MINUTE
+    assert engine.sweep(last + timedelta(minutes=2, seconds=59)) == []
+    [raised] = engine.sweep(last + timedelta(minutes=3))
+    assert (raised.kind, raised.alarm.rule) == (NotificationKind.RAISED, SILENCE_RULE)
+    assert engine.sweep(last + timedelta(minutes=4)) == []  # raised once
+    back = Reading(
+        "dev-1", to_canonical(last + timedelta(minutes=6)), 4.0, 60.0, 0.0, 90.0, fleet_id="f"
+    )
+    reading_store.put_many([back])
+    [cleared] = engine.after_store([back], now=last + timedelta(minutes=6))
+    assert (cleared.kind, cleared.alarm.state) == (NotificationKind.CLEARED, AlarmState.CLEARED)
+    assert alarm_store.list(active=True) == []
+
+
+def test_unacknowledged_critical_alarms_are_repeated(parts: Parts) -> None:
+    _, alarm_store = parts
+    engine, _ = run_engine(parts, [readings([4] + [9] * 8)])
+    now = T0 + timedelta(hours=1)  # the raise was notified at this wall time
+    early = engine.sweep(now + timedelta(minutes=9))
+    assert [n for n in early if n.kind is NotificationKind.REMINDER] == []
+    assert [n.alarm.rule for n in early] == [SILENCE_RULE]  # the device went quiet meanwhile
+    reminders = [
+        n for n in engine.sweep(now + timedelta(minutes=10)) if n.kind is NotificationKind.REMINDER
+    ]
+    assert [n.alarm.rule for n in reminders] == ["High5m"]  # critical only, not "Early"
+    current = alarm_store.get(reminders[0].alarm.id)
+    assert current is not None
+    alarm_store.save([acknowledge(current, "ana", "on it", now)])
+    later = engine.sweep(now + timedelta(minutes=40))
+    assert [n for n in later if n.kind is NotificationKind.REMINDER] == []
+
+
+def test_sqlite_outbox_filters_by_channel_severity(tmp_path: Path) -> None:
+    db = SqliteDatabase(tmp_path / "o.db")
+    outbox = SqliteOutbox(db, {"log": Severity.INFO, "pager": Severity.CRITICAL})
+    engine = AlarmEngine(SqliteReadingStore(db), SqliteAlarmStore(db), outbox, PROFILE)
+    batch = readings([4] + [9] * 8, battery=10)
+    SqliteReadingStore(db).put_many(batch)
+    engine.after_store(batch, now=T0)
+    soon = datetime.now(UTC) + timedelta(seconds=1)  # the outbox stamps rows with wall time
+    due = outbox.due(soon)
+    assert {item.channel for item in due if item.document["rule"] == "High5m"} == {"log", "pager"}
+    assert {item.channel for item in due if item.document["rule"] == "Battery"} == {"log"}
+    outbox.delivered(due[0].id, T0)
+    outbox.failed(due[1].id, "timeout", None)
+    assert outbox.pending() == len(due) - 1
+    assert due[1].id not in {i.id for i in outbox.due(soon + timedelta(days=365))}
