@@ -112,10 +112,15 @@ class Stack:
         self.broker.start()
 
     def start_worker(
-        self, client_id: str = "coldchain-worker-1", *, shared: bool = False
+        self,
+        client_id: str = "coldchain-worker-1",
+        *,
+        shared: bool = False,
+        extra: list[str] | None = None,
     ) -> subprocess.Popen[bytes]:
+        args = (["--shared"] if shared else []) + (extra or [])
         with (self.home / f"{client_id}.log").open("ab") as log:
-            process = self._spawn_worker(client_id, log, ["--shared"] if shared else [])
+            process = self._spawn_worker(client_id, log, args)
         self.workers.append(process)
         wait_until(lambda: self._worker_connected(client_id, process), 20, "worker subscribed")
         return process

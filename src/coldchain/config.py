@@ -11,6 +11,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Final
 
+from coldchain.core.alarm_profile import AlarmProfile, parse_profile
 from coldchain.core.errors import ConfigurationError
 
 ENV_HOME: Final = "COLDCHAIN_HOME"
@@ -114,3 +115,16 @@ class AwsSettings:
             dlq_url=env[ENV_DLQ_URL],
             ttl_days=int(ttl_text),
         )
+
+
+def load_profile_file(path: Path) -> AlarmProfile:
+    """An alarm profile from a TOML file.
+
+    Raises:
+        ConfigurationError: the file cannot be read, or a rule or field is wrong.
+    """
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise ConfigurationError(f"cannot read profile {path}: {exc.strerror}") from None
+    return parse_profile(text, source=str(path))

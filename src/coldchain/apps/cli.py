@@ -6,10 +6,13 @@ line on stderr with a non-zero exit code, never as a traceback.
 
 from __future__ import annotations
 
+import getpass
+import json
 import logging
 import signal
 import sys
 import threading
+from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -18,8 +21,11 @@ import click
 
 from coldchain.adapters.mosquitto import BrokerConfig, MosquittoProcess
 from coldchain.adapters.mqtt import MqttConsumer
+from coldchain.adapters.notify import Channel, LogChannel, SmtpChannel, WebhookChannel
 from coldchain.adapters.pki import LocalPki
-from coldchain.adapters.sqlite import SqliteDatabase
+from coldchain.adapters.sqlite import SqliteAlarmStore, SqliteDatabase
+from coldchain.apps.dispatcher import Dispatcher
+from coldchain.apps.render import alarm_document, print_alarms
 from coldchain.apps.simulator.run import (
     DEFAULT_DEVICE_ID,
     MQTTS_PORT,
@@ -29,8 +35,11 @@ from coldchain.apps.simulator.run import (
 from coldchain.apps.simulator.run import simulate as run_simulation
 from coldchain.apps.up import UpOptions, run_up
 from coldchain.apps.worker import Worker, WorkerOptions
-from coldchain.config import Settings
+from coldchain.config import Settings, load_profile_file
+from coldchain.core.alarm_profile import default_profile
+from coldchain.core.alarms import acknowledge_alarm
 from coldchain.core.errors import ColdchainError, ConfigurationError
+from coldchain.core.rules import Severity
 from coldchain.core.topics import SHARED_TELEMETRY_FILTER, TELEMETRY_FILTER
 from coldchain.tls import client_context
 
@@ -153,6 +162,36 @@ def broker(ctx: click.Context, host: str | None, port: int | None) -> None:
     help="Seconds between totals lines in the log.",
 )
 @click.option(
+    "--profile",
+    "profile_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Alarm profile (TOML) [the built-in default].",
+)
+@click.option("--webhook", default=None, help="POST alarm notifications (JSON) to this URL.")
+@click.option(
+    "--webhook-min-severity",
+    type=click.Choice(["info", "warning", "critical"]),
+    default="warning",
+    show_default=True,
+)
+@click.option("--smtp", default=None, metavar="HOST:PORT", help="Email alarm notifications.")
+@click.option("--mail-from", default="coldchain@localhost", show_default=True)
+@click.option("--mail-to", multiple=True, help="Recipient (repeatable).")
+@click.option(
+    "--mail-min-severity",
+    type=click.Choice(["info", "warning", "critical"]),
+    default="critical",
+    show_default=True,
+)
+@click.option(
+    "--sweep-every",
+    type=click.FloatRange(min=0.1),
+    default=10.0,
+    show_default=True,
+    help="Seconds between silence and reminder sweeps.",
+)
+@click.option(
     "--shared",
     is_flag=True,
     help="Join the shared subscription $share/processors/... to split the stream with other "
@@ -168,6 +207,14 @@ def worker(
     client_id: str,
     batch_size: int,
     stats_every: float,
+    profile_path: Path | None,
+    webhook: str | None,
+    webhook_min_severity: str,
+    smtp: str | None,
+    mail_from: str,
+    mail_to: tuple[str, ...],
+    mail_min_severity: str,
+    sweep_every: float,
     shared: bool,
 ) -> None:
     """Process telemetry from the broker into SQLite until SIGTERM or Ctrl-C.
@@ -175,6 +222,8 @@ def worker(
     Example: coldchain worker --db .coldchain/coldchain.db
     """
     settings = _settings(ctx).override(mqtt_host=host, mqtt_port=port, db_path=db)
+    alarm_profile = load_profile_file(profile_path) if profile_path else default_profile()
+    channels = _channels(webhook, webhook_min_severity, smtp, mail_from, mail_to, mail_min_severity)
     credentials = LocalPki(settings.pki_dir).processor()
     tls = client_context(credentials.ca, credentials.cert, credentials.key)
     database = SqliteDatabase(settings.database)
@@ -188,6 +237,8 @@ def worker(
     signal.signal(signal.SIGTERM, request_stop)
     signal.signal(signal.SIGINT, request_stop)
     consumer.start()
+    dispatcher = Dispatcher(settings.database, channels)
+    dispatcher.start()
     logging.getLogger("coldchain.worker").info(
         "processing %s:%d (%s) into %s",
         settings.mqtt_host,
@@ -195,15 +246,42 @@ def worker(
         subscription,
         settings.database,
     )
+    options = WorkerOptions(
+        batch_size=batch_size, stats_every_s=stats_every, sweep_every_s=sweep_every
+    )
+    minimums = {channel.name: minimum for channel, minimum in channels}
     try:
         Worker(
-            consumer,
-            database,
-            options=WorkerOptions(batch_size=batch_size, stats_every_s=stats_every),
+            consumer, database, options=options, alarm_profile=alarm_profile, channels=minimums
         ).run(stop)
     finally:
         consumer.stop()
+        dispatcher.stop()
         database.close()
+
+
+def _channels(
+    webhook: str | None,
+    webhook_min: str,
+    smtp: str | None,
+    mail_from: str,
+    mail_to: tuple[str, ...],
+    mail_min: str,
+) -> list[tuple[Channel, Severity]]:
+    channels: list[tuple[Channel, Severity]] = [(LogChannel(), Severity.INFO)]
+    if webhook:
+        try:
+            channels.append((WebhookChannel(webhook), Severity(webhook_min)))
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--webhook") from None
+    if smtp:
+        host, _, port_text = smtp.rpartition(":")
+        if not host or not port_text.isdigit():
+            raise click.BadParameter(f"{smtp!r} is not HOST:PORT", param_hint="--smtp")
+        if not mail_to:
+            raise click.BadParameter("--smtp needs at least one --mail-to", param_hint="--mail-to")
+        channels.append((SmtpChannel(host, int(port_text), mail_from, mail_to), Severity(mail_min)))
+    return channels
 
 
 @cli.command()
@@ -360,6 +438,80 @@ def up(
     """
     settings = _settings(ctx).override(home=data_dir, mqtt_port=port)
     run_up(settings, UpOptions(devices, interval, not no_simulator, duration, seed))
+
+
+@cli.group()
+def alarms() -> None:
+    """Alarm records: list them, acknowledge them (with a comment)."""
+
+
+@alarms.command("list")
+@click.option("--active", is_flag=True, help="Only alarms not yet cleared.")
+@click.option("--device", default=None)
+@click.option("--fleet", default=None)
+@click.option("--limit", type=click.IntRange(1, 100_000), default=100, show_default=True)
+@click.option(
+    "--format", "output", type=click.Choice(["table", "json"]), default="table", show_default=True
+)
+@click.option("--db", type=click.Path(dir_okay=False, path_type=Path), default=None)
+@click.pass_context
+def alarms_list(
+    ctx: click.Context,
+    active: bool,
+    device: str | None,
+    fleet: str | None,
+    limit: int,
+    output: str,
+    db: Path | None,
+) -> None:
+    """Alarm records, newest first. Example: coldchain alarms list --active --fleet reefer-fleet"""
+    database = _open_store(_settings(ctx).override(db_path=db))
+    try:
+        found = SqliteAlarmStore(database).list(
+            active=True if active else None, device_id=device, fleet_id=fleet, limit=limit
+        )
+    finally:
+        database.close()
+    if output == "json":
+        click.echo(json.dumps([alarm_document(alarm) for alarm in found], indent=2))
+        return
+    print_alarms(found)
+
+
+@alarms.command("ack")
+@click.argument("alarm_id")
+@click.option("--comment", required=True, help="Why, and what was done (required).")
+@click.option("--by", default=None, help="Who acknowledges [the login name].")
+@click.option("--db", type=click.Path(dir_okay=False, path_type=Path), default=None)
+@click.pass_context
+def alarms_ack(
+    ctx: click.Context, alarm_id: str, comment: str, by: str | None, db: Path | None
+) -> None:
+    """Acknowledge an alarm (a comment is required).
+
+    Example: coldchain alarms ack 3f2a9c1b7d0e --comment "moved to cold room"
+    """
+    database = _open_store(_settings(ctx).override(db_path=db))
+    try:
+        with database.transaction():
+            acked = acknowledge_alarm(
+                SqliteAlarmStore(database),
+                alarm_id,
+                by or getpass.getuser(),
+                comment,
+                datetime.now(UTC),
+            )
+    finally:
+        database.close()
+    click.echo(
+        f"acknowledged {acked.id} ({acked.rule} on {acked.device_id}) by {by or getpass.getuser()}"
+    )
+
+
+def _open_store(settings: Settings) -> SqliteDatabase:
+    if not settings.database.exists():
+        raise ConfigurationError(f"no store at {settings.database} (start the stack first)")
+    return SqliteDatabase(settings.database)
 
 
 @cli.group()

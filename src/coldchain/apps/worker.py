@@ -14,18 +14,24 @@ import time
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from coldchain.adapters.mqtt import Delivery, MqttConsumer
 from coldchain.adapters.sqlite import (
+    SqliteAlarmStore,
     SqliteDatabase,
     SqliteDeadLetterStore,
     SqliteEventStore,
+    SqliteOutbox,
     SqliteReadingStore,
 )
+from coldchain.core.alarm_engine import AlarmEngine
+from coldchain.core.alarm_profile import AlarmProfile, default_profile
 from coldchain.core.errors import StorageError
-from coldchain.core.messages import DeadLetter, DeadLetterKind
+from coldchain.core.messages import DeadLetter, DeadLetterKind, Message, Outcome
 from coldchain.core.processing import Processor, Result
 from coldchain.core.profile import DEFAULT_PROFILE, Profile
+from coldchain.core.rules import Severity
 
 log = logging.getLogger("coldchain.worker")
 
@@ -38,6 +44,7 @@ class WorkerOptions:
     linger_s: float = 0.05
     stats_every_s: float = 10.0
     retry_max_s: float = 5.0
+    sweep_every_s: float = 10.0
 
 
 class Worker:
@@ -49,23 +56,33 @@ class Worker:
         db: SqliteDatabase,
         profile: Profile = DEFAULT_PROFILE,
         options: WorkerOptions | None = None,
+        alarm_profile: AlarmProfile | None = None,
+        channels: dict[str, Severity] | None = None,
     ) -> None:
         self._consumer = consumer
         self._db = db
         self._dead_letters = SqliteDeadLetterStore(db)
-        self._processor = Processor(
-            SqliteReadingStore(db), self._dead_letters, SqliteEventStore(db), profile
+        readings = SqliteReadingStore(db)
+        self._processor = Processor(readings, self._dead_letters, SqliteEventStore(db), profile)
+        self._alarms = AlarmEngine(
+            readings,
+            SqliteAlarmStore(db),
+            SqliteOutbox(db, channels or {"log": Severity.INFO}),
+            alarm_profile or default_profile(),
         )
         self._options = options or WorkerOptions()
         self.counts: Counter[str] = Counter()
 
     def run(self, stop: threading.Event) -> None:
         """Process until ``stop`` is set, then drain what was received and return."""
-        last_stats = time.monotonic()
+        last_stats = last_sweep = time.monotonic()
         while not stop.is_set():
             batch = self._consumer.take(self._options.batch_size, self._options.linger_s)
             if batch:
                 self._commit_and_ack(batch, stop)
+            if time.monotonic() - last_sweep >= self._options.sweep_every_s:
+                self._sweep()
+                last_sweep = time.monotonic()
             if time.monotonic() - last_stats >= self._options.stats_every_s:
                 self._log_stats()
                 last_stats = time.monotonic()
@@ -102,11 +119,30 @@ class Worker:
                     event.timestamp,
                 )
 
+    def _sweep(self) -> None:
+        """Silence and reminders; a store outage only delays them to the next sweep."""
+        try:
+            with self._db.transaction():
+                notes = self._alarms.sweep(datetime.now(UTC))
+        except StorageError as exc:
+            log.error("alarm sweep skipped: %s", exc)
+            return
+        self.counts.update(f"alarms_{note.kind.value}" for note in notes)
+
+    def _process_and_evaluate(self, messages: Sequence[Message]) -> list[Result]:
+        """Process, then update alarms, in the caller's transaction."""
+        results = self._processor.process_batch(messages)
+        stored = [r.reading for r in results if r.outcome is Outcome.STORED and r.reading]
+        if stored:
+            notes = self._alarms.after_store(stored, datetime.now(UTC))
+            self.counts.update(f"alarms_{note.kind.value}" for note in notes)
+        return results
+
     def _process(self, batch: Sequence[Delivery]) -> list[Result]:
         messages = [delivery.message for delivery in batch]
         try:
             with self._db.transaction():
-                return self._processor.process_batch(messages)
+                return self._process_and_evaluate(messages)
         except StorageError:
             raise
         except Exception:
@@ -117,7 +153,7 @@ class Worker:
         for message in messages:
             try:
                 with self._db.transaction():
-                    results.extend(self._processor.process_batch([message]))
+                    results.extend(self._process_and_evaluate([message]))
             except StorageError:
                 raise
             except Exception as exc:  # recorded with its reason, never dropped

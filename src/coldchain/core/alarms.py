@@ -4,11 +4,13 @@ acknowledgement (who, when, a mandatory comment)."""
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import Protocol
 
-from coldchain.core.errors import Issue, ValidationError
+from coldchain.core.errors import Issue, NotFoundError, ValidationError
 from coldchain.core.rules import Occurrence, Severity
 from coldchain.core.timestamps import to_canonical
 
@@ -91,3 +93,26 @@ def acknowledge(alarm: Alarm, by: str, comment: str, at: datetime) -> Alarm:
     if issues:
         raise ValidationError(issues)
     return replace(alarm, acknowledgement=Acknowledgement(by.strip(), at, comment.strip()))
+
+
+class _AlarmReader(Protocol):
+    def get(self, alarm_id: str) -> Alarm | None: ...
+
+    def save(self, alarms: Sequence[Alarm]) -> None: ...
+
+
+def acknowledge_alarm(
+    store: _AlarmReader, alarm_id_: str, by: str, comment: str, at: datetime
+) -> Alarm:
+    """Acknowledge a stored alarm.
+
+    Raises:
+        NotFoundError: no alarm has that id.
+        ValidationError: the comment or the name is empty.
+    """
+    alarm = store.get(alarm_id_)
+    if alarm is None:
+        raise NotFoundError(f"no alarm {alarm_id_!r}")
+    acked = acknowledge(alarm, by, comment, at)
+    store.save([acked])
+    return acked

@@ -1,0 +1,130 @@
+"""`coldchain alarms list` and `coldchain alarms ack`."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from coldchain.adapters.sqlite import SqliteAlarmStore, SqliteDatabase
+from coldchain.apps.cli import main
+from coldchain.core.alarms import Alarm, AlarmState, alarm_id
+from coldchain.core.rules import Severity
+from tests.factories import T0
+
+
+def run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    code = 0
+    try:
+        main(args)
+    except SystemExit as exited:
+        code = exited.code if isinstance(exited.code, int) else 1
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Path:
+    db = SqliteDatabase(tmp_path / "coldchain.db")
+    SqliteAlarmStore(db).save(
+        [
+            Alarm(
+                alarm_id("dev-1", "High", T0),
+                "dev-1",
+                "f",
+                "High",
+                Severity.CRITICAL,
+                AlarmState.ACTIVE,
+                T0,
+                T0 + timedelta(minutes=30),
+                None,
+                9.4,
+                timedelta(minutes=30),
+                "temperature_c > 8 °C for 30 min",
+            ),
+            Alarm(
+                alarm_id("dev-2", "Shock", T0),
+                "dev-2",
+                "g",
+                "Shock",
+                Severity.WARNING,
+                AlarmState.CLEARED,
+                T0,
+                T0,
+                T0 + timedelta(minutes=1),
+                3.1,
+                timedelta(minutes=1),
+                "shock_g > 2 g",
+            ),
+        ]
+    )
+    db.close()
+    return tmp_path
+
+
+def one_line(err: str) -> str:
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert "Traceback" not in err
+    return lines[0]
+
+
+def test_ack_without_a_comment_is_refused(home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    target = alarm_id("dev-1", "High", T0)
+    code, _, err = run(["--home", str(home), "alarms", "ack", target], capsys)
+    assert code == 2
+    assert "--comment" in one_line(err)
+    code, _, err = run(["--home", str(home), "alarms", "ack", target, "--comment", "  "], capsys)
+    assert code == 1
+    assert "comment" in one_line(err)
+
+
+def test_ack_with_a_comment_is_stored_and_listed(
+    home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    target = alarm_id("dev-1", "High", T0)
+    code, out, err = run(
+        [
+            "--home",
+            str(home),
+            "alarms",
+            "ack",
+            target,
+            "--comment",
+            "moved to the cold room",
+            "--by",
+            "ana",
+        ],
+        capsys,
+    )
+    assert code == 0, err
+    assert "acknowledged" in out
+    code, out, _ = run(
+        ["--home", str(home), "alarms", "list", "--active", "--format", "json"], capsys
+    )
+    [listed] = json.loads(out)
+    assert listed["id"] == target
+    assert listed["acknowledgement"]["by"] == "ana"
+    assert listed["acknowledgement"]["comment"] == "moved to the cold room"
+
+
+def test_list_filters_and_unknown_ids(home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(
+        ["--home", str(home), "alarms", "list", "--fleet", "g", "--format", "json"], capsys
+    )
+    assert [a["rule"] for a in json.loads(out)] == ["Shock"]
+    code, out, _ = run(["--home", str(home), "alarms", "list"], capsys)
+    assert code == 0
+    assert "dev-1" in out
+    assert "dev-2" in out
+    code, _, err = run(["--home", str(home), "alarms", "ack", "nope", "--comment", "x"], capsys)
+    assert code == 1
+    assert "no alarm 'nope'" in one_line(err)
+
+
+def test_no_store_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(["--home", str(tmp_path), "alarms", "list"], capsys)
+    assert code == 1
+    assert "no store" in one_line(err)
