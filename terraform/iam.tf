@@ -15,13 +15,21 @@ data "aws_iam_policy_document" "lambda_assume" {
 data "aws_iam_policy_document" "processor" {
   statement {
     sid     = "Telemetry"
-    actions = ["dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:Query", "dynamodb:UpdateItem", "dynamodb:Scan"]
+    actions = ["dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:Query", "dynamodb:UpdateItem", "dynamodb:Scan", "dynamodb:DeleteItem"]
     resources = [
       aws_dynamodb_table.telemetry.arn,
       "${aws_dynamodb_table.telemetry.arn}/index/fleet-timestamp",
       aws_dynamodb_table.devices.arn,
       aws_dynamodb_table.events.arn,
+      aws_dynamodb_table.alarms.arn,
+      "${aws_dynamodb_table.alarms.arn}/index/device-started",
     ]
+  }
+
+  statement {
+    sid       = "AlarmNotifications"
+    actions   = ["sns:Publish"]
+    resources = [aws_sns_topic.alarms.arn]
   }
 
   statement {
@@ -39,7 +47,7 @@ data "aws_iam_policy_document" "processor" {
   statement {
     sid       = "Logs"
     actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
-    resources = [for group in concat([aws_cloudwatch_log_group.processor], aws_cloudwatch_log_group.kinesis) : "${group.arn}:*"]
+    resources = [for group in concat([aws_cloudwatch_log_group.processor, aws_cloudwatch_log_group.sweeper], aws_cloudwatch_log_group.kinesis) : "${group.arn}:*"]
   }
 
   statement {

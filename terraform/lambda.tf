@@ -8,6 +8,8 @@ locals {
     COLDCHAIN_EVENTS_TABLE       = aws_dynamodb_table.events.name
     COLDCHAIN_DLQ_URL            = aws_sqs_queue.dlq.url
     COLDCHAIN_TTL_DAYS           = tostring(var.telemetry_ttl_days)
+    COLDCHAIN_ALARMS_TABLE       = aws_dynamodb_table.alarms.name
+    COLDCHAIN_ALARM_TOPIC_ARN    = aws_sns_topic.alarms.arn
     POWERTOOLS_SERVICE_NAME      = local.service_name
     POWERTOOLS_METRICS_NAMESPACE = local.metrics_namespace
     POWERTOOLS_LOG_LEVEL         = "INFO"
@@ -143,4 +145,67 @@ resource "aws_lambda_event_source_mapping" "kinesis" {
       destination_arn = aws_sqs_queue.dlq.arn
     }
   }
+}
+
+# ---------------------------------------------------------------------------------------------
+# The alarm sweeper: every minute, per-device silence and reminders for critical alarms.
+# ---------------------------------------------------------------------------------------------
+resource "aws_cloudwatch_log_group" "sweeper" {
+  name              = "/aws/lambda/${var.name_prefix}-sweeper"
+  retention_in_days = var.log_retention_days
+  kms_key_id        = aws_kms_key.data.arn
+}
+
+resource "aws_lambda_function" "sweeper" {
+  #checkov:skip=CKV_AWS_117:No VPC: the function reaches only AWS APIs.
+  #checkov:skip=CKV_AWS_272:Code signing needs a signing profile outside this module.
+  #checkov:skip=CKV_AWS_116:A missed sweep is repeated a minute later; there is no event worth keeping.
+  function_name    = "${var.name_prefix}-sweeper"
+  role             = aws_iam_role.processor.arn
+  runtime          = "python3.12"
+  architectures    = ["arm64"]
+  handler          = "coldchain.apps.lambda_handler.sweep_handler"
+  filename         = var.lambda_zip_path
+  source_code_hash = filebase64sha256(var.lambda_zip_path)
+  layers           = [local.powertools_layer]
+  memory_size      = var.lambda_memory_mb
+  timeout          = 50
+  kms_key_arn      = aws_kms_key.data.arn
+
+  # One sweep at a time: a slow sweep must not overlap the next minute's.
+  reserved_concurrent_executions = 1
+
+  environment {
+    variables = local.processor_environment
+  }
+
+  logging_config {
+    log_format            = "JSON"
+    application_log_level = "INFO"
+    system_log_level      = "WARN"
+    log_group             = aws_cloudwatch_log_group.sweeper.name
+  }
+
+  tracing_config {
+    mode = "Active"
+  }
+}
+
+resource "aws_cloudwatch_event_rule" "sweep" {
+  name                = "${var.name_prefix}-alarm-sweep"
+  description         = "Per-device silence and alarm reminders"
+  schedule_expression = "rate(1 minute)"
+}
+
+resource "aws_cloudwatch_event_target" "sweep" {
+  rule = aws_cloudwatch_event_rule.sweep.name
+  arn  = aws_lambda_function.sweeper.arn
+}
+
+resource "aws_lambda_permission" "sweep" {
+  statement_id  = "AllowSchedule"
+  action        = "lambda:InvokeFunction"
+  function_name = aws_lambda_function.sweeper.function_name
+  principal     = "events.amazonaws.com"
+  source_arn    = aws_cloudwatch_event_rule.sweep.arn
 }

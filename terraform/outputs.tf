@@ -18,6 +18,11 @@ output "events_table_name" {
   value       = aws_dynamodb_table.events.name
 }
 
+output "alarms_table_name" {
+  description = "DynamoDB table of alarm records."
+  value       = aws_dynamodb_table.alarms.name
+}
+
 output "dlq_url" {
   description = "SQS dead-letter queue."
   value       = aws_sqs_queue.dlq.url

@@ -119,3 +119,44 @@ resource "aws_kinesis_stream" "telemetry" {
     stream_mode = "ON_DEMAND"
   }
 }
+
+# ---------------------------------------------------------------------------------------------
+# Alarm records: one item per occurrence (PK id); GSI device-started for one device's alarms.
+# ---------------------------------------------------------------------------------------------
+resource "aws_dynamodb_table" "alarms" {
+  name                        = "${var.name_prefix}-alarms"
+  billing_mode                = "PAY_PER_REQUEST"
+  hash_key                    = "id"
+  deletion_protection_enabled = var.deletion_protection
+
+  attribute {
+    name = "id"
+    type = "S"
+  }
+
+  attribute {
+    name = "device_id"
+    type = "S"
+  }
+
+  attribute {
+    name = "started_at"
+    type = "S"
+  }
+
+  global_secondary_index {
+    name            = "device-started"
+    hash_key        = "device_id"
+    range_key       = "started_at"
+    projection_type = "ALL"
+  }
+
+  point_in_time_recovery {
+    enabled = true
+  }
+
+  server_side_encryption {
+    enabled     = true
+    kms_key_arn = aws_kms_key.data.arn
+  }
+}

@@ -11,6 +11,8 @@ import boto3
 from moto import mock_aws
 
 from coldchain.adapters.dynamodb import (
+    ALARMS_DEVICE_INDEX,
+    ALARMS_PK,
     DEVICES_PK,
     EVENTS_PK,
     EVENTS_SK,
@@ -35,6 +37,8 @@ class AwsStack:
     devices: str
     events: str
     dlq_url: str
+    alarms: str
+    topic_arn: str
 
 
 def create_stack(prefix: str = "coldchain") -> AwsStack:
@@ -83,8 +87,32 @@ def create_stack(prefix: str = "coldchain") -> AwsStack:
             {"AttributeName": EVENTS_SK, "KeyType": "RANGE"},
         ],
     )
+    alarms = f"{prefix}-alarms"
+    dynamodb.create_table(
+        TableName=alarms,
+        BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[
+            {"AttributeName": ALARMS_PK, "AttributeType": "S"},
+            {"AttributeName": "device_id", "AttributeType": "S"},
+            {"AttributeName": "started_at", "AttributeType": "S"},
+        ],
+        KeySchema=[{"AttributeName": ALARMS_PK, "KeyType": "HASH"}],
+        GlobalSecondaryIndexes=[
+            {
+                "IndexName": ALARMS_DEVICE_INDEX,
+                "KeySchema": [
+                    {"AttributeName": "device_id", "KeyType": "HASH"},
+                    {"AttributeName": "started_at", "KeyType": "RANGE"},
+                ],
+                "Projection": {"ProjectionType": "ALL"},
+            }
+        ],
+    )
     queue = sqs.create_queue(QueueName=f"{prefix}-dlq")
-    return AwsStack(dynamodb, sqs, telemetry, devices, events, queue["QueueUrl"])
+    topic = boto3.client("sns", region_name=REGION).create_topic(Name=f"{prefix}-alarms")
+    return AwsStack(
+        dynamodb, sqs, telemetry, devices, events, queue["QueueUrl"], alarms, topic["TopicArn"]
+    )
 
 
 @contextmanager

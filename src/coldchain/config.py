@@ -26,6 +26,9 @@ ENV_DEVICES_TABLE: Final = "COLDCHAIN_DEVICES_TABLE"
 ENV_EVENTS_TABLE: Final = "COLDCHAIN_EVENTS_TABLE"
 ENV_DLQ_URL: Final = "COLDCHAIN_DLQ_URL"
 ENV_TTL_DAYS: Final = "COLDCHAIN_TTL_DAYS"
+ENV_ALARMS_TABLE: Final = "COLDCHAIN_ALARMS_TABLE"
+ENV_ALARM_TOPIC_ARN: Final = "COLDCHAIN_ALARM_TOPIC_ARN"
+ENV_ALARM_PROFILE: Final = "COLDCHAIN_ALARM_PROFILE"
 
 DEFAULT_HOME: Final = ".coldchain"
 DEFAULT_MQTT_HOST: Final = "127.0.0.1"
@@ -91,7 +94,10 @@ class AwsSettings:
     devices_table: str
     events_table: str
     dlq_url: str
+    alarms_table: str
+    alarm_topic_arn: str
     ttl_days: int = 90
+    alarm_profile_toml: str | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> AwsSettings:
@@ -101,7 +107,14 @@ class AwsSettings:
             ConfigurationError: a variable is missing or not usable.
         """
         env = os.environ if environ is None else environ
-        names = (ENV_TELEMETRY_TABLE, ENV_DEVICES_TABLE, ENV_EVENTS_TABLE, ENV_DLQ_URL)
+        names = (
+            ENV_TELEMETRY_TABLE,
+            ENV_DEVICES_TABLE,
+            ENV_EVENTS_TABLE,
+            ENV_DLQ_URL,
+            ENV_ALARMS_TABLE,
+            ENV_ALARM_TOPIC_ARN,
+        )
         missing = [name for name in names if not env.get(name)]
         if missing:
             raise ConfigurationError(f"missing environment variables: {', '.join(missing)}")
@@ -113,7 +126,10 @@ class AwsSettings:
             devices_table=env[ENV_DEVICES_TABLE],
             events_table=env[ENV_EVENTS_TABLE],
             dlq_url=env[ENV_DLQ_URL],
+            alarms_table=env[ENV_ALARMS_TABLE],
+            alarm_topic_arn=env[ENV_ALARM_TOPIC_ARN],
             ttl_days=int(ttl_text),
+            alarm_profile_toml=env.get(ENV_ALARM_PROFILE) or None,
         )
 
 

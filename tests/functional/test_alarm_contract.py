@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from coldchain.adapters.dynamodb import DynamoAlarmStore, DynamoReadingStore
 from coldchain.adapters.memory import MemoryAlarmStore, MemoryOutbox, MemoryReadingStore
 from coldchain.adapters.sqlite import (
     SqliteAlarmStore,
@@ -26,6 +27,7 @@ from coldchain.core.ports import AlarmStore, ReadingStore
 from coldchain.core.reading import Reading
 from coldchain.core.rules import Rule, RuleKind, Severity
 from coldchain.core.timestamps import to_canonical
+from tests.aws import mocked_aws
 from tests.factories import T0
 
 MINUTE = timedelta(minutes=1)
@@ -52,10 +54,21 @@ PROFILE = AlarmProfile(
 Parts = tuple[ReadingStore, AlarmStore]
 
 
-@pytest.fixture(params=["memory", "sqlite"])
-def parts(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Parts]:
+@pytest.fixture(params=["memory", "sqlite", "dynamodb"])
+def parts(
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Parts]:
     if request.param == "memory":
         yield MemoryReadingStore(), MemoryAlarmStore()
+        return
+    if request.param == "dynamodb":
+        for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+            monkeypatch.setenv(name, "testing")
+        with mocked_aws() as aws:
+            yield (
+                DynamoReadingStore(aws.dynamodb, aws.telemetry, aws.devices),
+                DynamoAlarmStore(aws.dynamodb, aws.alarms),
+            )
         return
     db = SqliteDatabase(tmp_path / "alarms.db")
     yield SqliteReadingStore(db), SqliteAlarmStore(db)

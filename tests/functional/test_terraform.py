@@ -152,6 +152,7 @@ def test_handlers_exist_in_the_built_zip(tmp_path: Path) -> None:
     assert handlers == {
         "coldchain.apps.lambda_handler.iot_rule_handler",
         "coldchain.apps.lambda_handler.kinesis_handler",
+        "coldchain.apps.lambda_handler.sweep_handler",
     }
     with zipfile.ZipFile(zip_path) as archive:
         names = set(archive.namelist())
@@ -163,7 +164,8 @@ def test_handlers_exist_in_the_built_zip(tmp_path: Path) -> None:
         f"import sys; sys.path.insert(0, {str(zip_path)!r});"
         "import coldchain.apps.lambda_handler as h;"
         "assert h.__file__.startswith(" + repr(str(zip_path)) + ");"
-        "print(callable(h.iot_rule_handler) and callable(h.kinesis_handler))"
+        "print(callable(h.iot_rule_handler) and callable(h.kinesis_handler)"
+        " and callable(h.sweep_handler))"
     )
     done = subprocess.run(
         [sys.executable, "-c", code],
@@ -184,6 +186,8 @@ def test_environment_names_are_the_ones_the_code_reads() -> None:
         config.ENV_DEVICES_TABLE,
         config.ENV_EVENTS_TABLE,
         config.ENV_DLQ_URL,
+        config.ENV_ALARMS_TABLE,
+        config.ENV_ALARM_TOPIC_ARN,
         config.ENV_TTL_DAYS,
     }
     assert unquote(environment["POWERTOOLS_SERVICE_NAME"]) == "${local.service_name}"
@@ -194,6 +198,9 @@ def test_environment_names_are_the_ones_the_code_reads() -> None:
 def test_table_keys_are_the_adapter_keys() -> None:
     tables = resources("aws_dynamodb_table")
     telemetry, devices, events = tables["telemetry"], tables["devices"], tables["events"]
+    alarms = tables["alarms"]
+    assert unquote(alarms["hash_key"]) == dynamodb.ALARMS_PK
+    assert unquote(alarms["global_secondary_index"][0]["name"]) == dynamodb.ALARMS_DEVICE_INDEX
     assert unquote(telemetry["hash_key"]) == dynamodb.TELEMETRY_PK
     assert unquote(telemetry["range_key"]) == dynamodb.TELEMETRY_SK
     assert unquote(telemetry["ttl"][0]["attribute_name"]) == dynamodb.TTL_ATTRIBUTE

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from coldchain.adapters.dynamodb import DynamoEventStore, DynamoReadingStore
+from coldchain.adapters.dynamodb import DynamoAlarmStore, DynamoEventStore, DynamoReadingStore
 from coldchain.adapters.sqlite import (
     SqliteDatabase,
     SqliteDeadLetterStore,
@@ -22,7 +22,14 @@ from coldchain.adapters.sqlite import (
     SqliteReadingStore,
 )
 from coldchain.apps import lambda_handler
-from coldchain.config import ENV_DEVICES_TABLE, ENV_DLQ_URL, ENV_EVENTS_TABLE, ENV_TELEMETRY_TABLE
+from coldchain.config import (
+    ENV_ALARM_TOPIC_ARN,
+    ENV_ALARMS_TABLE,
+    ENV_DEVICES_TABLE,
+    ENV_DLQ_URL,
+    ENV_EVENTS_TABLE,
+    ENV_TELEMETRY_TABLE,
+)
 from coldchain.core.messages import Message
 from coldchain.core.processing import Processor
 from coldchain.core.timestamps import to_canonical
@@ -50,6 +57,8 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[AwsStack]:
         monkeypatch.setenv(ENV_DEVICES_TABLE, stack.devices)
         monkeypatch.setenv(ENV_EVENTS_TABLE, stack.events)
         monkeypatch.setenv(ENV_DLQ_URL, stack.dlq_url)
+        monkeypatch.setenv(ENV_ALARMS_TABLE, stack.alarms)
+        monkeypatch.setenv(ENV_ALARM_TOPIC_ARN, stack.topic_arn)
         lambda_handler._wiring.cache_clear()
         yield stack
         lambda_handler._wiring.cache_clear()
@@ -243,3 +252,35 @@ def test_logs_and_metrics_name_what_alarms_use(
     excursions = [line for line in logs if line["event_type"] == "EXCURSION"]
     assert {line["device_id"] for line in excursions} == {"dev-1", "dev-2"}
     assert all(line["fleet_id"] == "fleet-a" for line in excursions)
+
+
+def test_alarms_are_recorded_and_published_and_the_sweep_finds_silence(aws: AwsStack) -> None:
+    import boto3
+
+    sns = boto3.client("sns", region_name="eu-west-1")
+    inbox = aws.sqs.create_queue(QueueName="alarm-inbox")["QueueUrl"]
+    inbox_arn = aws.sqs.get_queue_attributes(QueueUrl=inbox, AttributeNames=["QueueArn"])
+    sns.subscribe(
+        TopicArn=aws.topic_arn, Protocol="sqs", Endpoint=inbox_arn["Attributes"]["QueueArn"]
+    )
+    for body in trip():
+        lambda_handler.iot_rule_handler(rule_output(body), FakeContext())
+    store = DynamoAlarmStore(aws.dynamodb, aws.alarms)
+    rules = {(a.device_id, a.rule) for a in store.list()}
+    assert ("dev-1", "TemperatureExcursion") in rules
+    assert ("dev-2", "BatteryLow") in rules
+    assert ("dev-1", "ShockDetected") in rules
+
+    def published() -> list[dict[str, Any]]:
+        found = aws.sqs.receive_message(QueueUrl=inbox, MaxNumberOfMessages=10)
+        return [json.loads(json.loads(m["Body"])["Message"]) for m in found.get("Messages", [])]
+
+    messages = published()
+    assert {m["notification"] for m in messages} >= {"raised"}
+    assert {m["alarm_id"] for m in messages} <= {a.id for a in store.list()}
+
+    # The trip ended ten minutes ago: both devices have been silent longer than 5 minutes.
+    result = lambda_handler.sweep_handler({}, FakeContext())
+    assert result["notifications"] >= 2
+    silent = {a.device_id for a in store.list(active=True) if a.rule == "DeviceSilence"}
+    assert silent == {"dev-1", "dev-2"}

@@ -16,16 +16,20 @@ float read back is the float written.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
-from datetime import timedelta
+from dataclasses import replace
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Final, cast
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from coldchain.core.alarms import Acknowledgement, Alarm, AlarmState
 from coldchain.core.errors import StorageError, StorageUnavailableError
 from coldchain.core.events import Event, EventKind, event_order
 from coldchain.core.messages import Outcome
 from coldchain.core.reading import Reading
+from coldchain.core.rules import Severity
+from coldchain.core.timestamps import to_canonical
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
@@ -374,3 +378,168 @@ class DynamoEventStore:
             for item in items
         ]
         return sorted(events, key=event_order)[:limit]
+
+
+ALARMS_PK: Final = "id"
+ALARMS_DEVICE_INDEX: Final = "device-started"
+_ALARM_STRINGS: Final = (
+    "fleet_id",
+    "cleared_at",
+    "ack_by",
+    "ack_at",
+    "ack_comment",
+    "last_notified_at",
+)
+
+
+def _alarm_item(alarm: Alarm) -> dict[str, AttributeValueTypeDef]:
+    ack = alarm.acknowledgement
+    texts = {
+        "fleet_id": alarm.fleet_id,
+        "cleared_at": None if alarm.cleared_at is None else to_canonical(alarm.cleared_at),
+        "ack_by": None if ack is None else ack.by,
+        "ack_at": None if ack is None else to_canonical(ack.at),
+        "ack_comment": None if ack is None else ack.comment,
+        "last_notified_at": None
+        if alarm.last_notified_at is None
+        else to_canonical(alarm.last_notified_at),
+    }
+    item: dict[str, AttributeValueTypeDef] = {
+        ALARMS_PK: {"S": alarm.id},
+        "device_id": {"S": alarm.device_id},
+        "rule": {"S": alarm.rule},
+        "severity": {"S": alarm.severity.value},
+        "state": {"S": alarm.state.value},
+        "started_at": {"S": to_canonical(alarm.started_at)},
+        "raised_at": {"S": to_canonical(alarm.raised_at)},
+        "peak": _n(alarm.peak),
+        "out_of_range_s": _n(alarm.out_of_range.total_seconds()),
+        "detail": {"S": alarm.detail},
+    }
+    item |= {name: {"S": value} for name, value in texts.items() if value is not None}
+    return item
+
+
+def _item_alarm(item: Item) -> Alarm:
+    def text(name: str) -> str | None:
+        value = item.get(name)
+        return None if value is None else str(value["S"])
+
+    def when(name: str) -> datetime | None:
+        value = text(name)
+        return None if value is None else datetime.fromisoformat(value)
+
+    ack_by = text("ack_by")
+    ack = None
+    if ack_by is not None:
+        ack = Acknowledgement(ack_by, when("ack_at") or datetime.min, text("ack_comment") or "")
+    started = when("started_at")
+    raised = when("raised_at")
+    assert started is not None
+    assert raised is not None
+    return Alarm(
+        id=str(item[ALARMS_PK]["S"]),
+        device_id=str(item["device_id"]["S"]),
+        fleet_id=text("fleet_id"),
+        rule=str(item["rule"]["S"]),
+        severity=Severity(str(item["severity"]["S"])),
+        state=AlarmState(str(item["state"]["S"])),
+        started_at=started,
+        raised_at=raised,
+        cleared_at=when("cleared_at"),
+        peak=float(item["peak"]["N"]),
+        out_of_range=timedelta(seconds=float(item["out_of_range_s"]["N"])),
+        detail=str(item["detail"]["S"]),
+        acknowledgement=ack,
+        last_notified_at=when("last_notified_at"),
+    )
+
+
+class DynamoAlarmStore:
+    """Alarm records in DynamoDB; see :class:`coldchain.core.ports.AlarmStore`.
+
+    PK ``id``; GSI ``device-started`` (``device_id``, ``started_at``) for one device's alarms.
+    An alarm table stays small (one item per occurrence), so filtered listings scan it.
+    """
+
+    def __init__(self, client: DynamoDBClient, table: str) -> None:
+        self._client = client
+        self._table = table
+
+    def get(self, alarm_id: str) -> Alarm | None:
+        try:
+            found = self._client.get_item(
+                TableName=self._table, Key={ALARMS_PK: {"S": alarm_id}}, ConsistentRead=True
+            )
+        except (ClientError, BotoCoreError) as exc:
+            raise _error(exc, "get_item") from exc
+        item = found.get("Item")
+        return None if item is None else _item_alarm(item)
+
+    def save(self, alarms: Sequence[Alarm]) -> None:
+        for alarm in alarms:
+            old = self.get(alarm.id) if alarm.acknowledgement is None else None
+            if old is not None:
+                alarm = replace(  # noqa: PLW2901 - the merged record replaces the given one
+                    alarm,
+                    acknowledgement=old.acknowledgement,
+                    last_notified_at=alarm.last_notified_at or old.last_notified_at,
+                )
+            try:
+                self._client.put_item(TableName=self._table, Item=_alarm_item(alarm))
+            except (ClientError, BotoCoreError) as exc:
+                raise _error(exc, "put_item") from exc
+
+    def delete(self, alarm_ids: Sequence[str]) -> None:
+        for alarm_id in alarm_ids:
+            try:
+                self._client.delete_item(TableName=self._table, Key={ALARMS_PK: {"S": alarm_id}})
+            except (ClientError, BotoCoreError) as exc:
+                raise _error(exc, "delete_item") from exc
+
+    def _all(self, request: dict[str, Any], query: bool) -> list[Alarm]:
+        alarms: list[Alarm] = []
+        while True:
+            try:
+                page = self._client.query(**request) if query else self._client.scan(**request)
+            except (ClientError, BotoCoreError) as exc:
+                raise _error(exc, "read alarms") from exc
+            alarms.extend(_item_alarm(item) for item in page.get("Items", []))
+            if not page.get("LastEvaluatedKey"):
+                return alarms
+            request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def for_device(self, device_id: str, since: datetime) -> list[Alarm]:
+        found = self._all(
+            {
+                "TableName": self._table,
+                "IndexName": ALARMS_DEVICE_INDEX,
+                "KeyConditionExpression": "device_id = :d",
+                "ExpressionAttributeValues": {":d": {"S": device_id}},
+            },
+            query=True,
+        )
+        wanted = [
+            a
+            for a in found
+            if a.state is AlarmState.ACTIVE or (a.cleared_at is not None and a.cleared_at >= since)
+        ]
+        return sorted(wanted, key=lambda a: a.started_at)
+
+    def list(
+        self,
+        *,
+        active: bool | None = None,
+        device_id: str | None = None,
+        fleet_id: str | None = None,
+        limit: int = 100,
+    ) -> list[Alarm]:
+        found = self._all({"TableName": self._table}, query=False)
+        wanted = [
+            a
+            for a in found
+            if (active is None or (a.state is AlarmState.ACTIVE) == active)
+            and device_id in (None, a.device_id)
+            and fleet_id in (None, a.fleet_id)
+        ]
+        return sorted(wanted, key=lambda a: (-a.started_at.timestamp(), a.id))[:limit]

@@ -367,6 +367,7 @@ class StoreSummary:
     devices: int
     events: dict[str, int]
     dead_letters: int
+    active_alarms: int = 0
 
 
 def summarise(db: SqliteDatabase) -> StoreSummary:
@@ -378,7 +379,8 @@ def summarise(db: SqliteDatabase) -> StoreSummary:
         ).fetchone()
         events = dict(conn.execute("SELECT kind, count(*) FROM events GROUP BY kind").fetchall())
         (dead,) = conn.execute("SELECT count(*) FROM dead_letters").fetchone()
-    return StoreSummary(int(readings), int(devices), events, int(dead))
+        (active,) = conn.execute("SELECT count(*) FROM alarms WHERE state = 'active'").fetchone()
+    return StoreSummary(int(readings), int(devices), events, int(dead), int(active))
 
 
 class SqliteDeadLetterStore:

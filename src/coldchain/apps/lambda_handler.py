@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import functools
 import json
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
 
@@ -31,11 +32,15 @@ from aws_lambda_powertools.utilities.data_classes.kinesis_stream_event import (
 )
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from coldchain.adapters.dynamodb import DynamoEventStore, DynamoReadingStore
+from coldchain.adapters.dynamodb import DynamoAlarmStore, DynamoEventStore, DynamoReadingStore
+from coldchain.adapters.sns import SnsNotifier
 from coldchain.adapters.sqs import SqsDeadLetterSink
 from coldchain.config import AwsSettings
+from coldchain.core.alarm_engine import AlarmEngine
+from coldchain.core.alarm_profile import default_profile, parse_profile
 from coldchain.core.events import Event, EventKind
 from coldchain.core.messages import DeadLetter, DeadLetterKind, Message, Outcome
+from coldchain.core.notifications import Notification
 from coldchain.core.processing import Processor, Result
 from coldchain.core.topics import TELEMETRY_FILTER, telemetry_topic
 
@@ -64,6 +69,7 @@ EVENT_METRICS: Final = {
     EventKind.DEVICE_SILENCE: "DeviceSilence",
 }
 TEMPERATURE_METRIC: Final = "Temperature"
+ALARM_NOTIFICATIONS_METRIC: Final = "AlarmNotifications"
 BATTERY_METRIC: Final = "BatteryPct"
 ERRORS_METRIC: Final = "ProcessingErrors"
 METRIC_NAMES: Final = frozenset(
@@ -73,6 +79,7 @@ METRIC_NAMES: Final = frozenset(
         TEMPERATURE_METRIC,
         BATTERY_METRIC,
         ERRORS_METRIC,
+        ALARM_NOTIFICATIONS_METRIC,
     }
 )
 
@@ -81,17 +88,34 @@ metrics = Metrics(namespace=NAMESPACE, service=SERVICE)
 _batch = BatchProcessor(event_type=EventType.KinesisDataStreams)
 
 
+@dataclass(frozen=True, slots=True)
+class _Wiring:
+    processor: Processor
+    dead_letters: SqsDeadLetterSink
+    alarms: AlarmEngine
+
+
 @functools.cache
-def _wiring() -> tuple[Processor, SqsDeadLetterSink]:
+def _wiring() -> _Wiring:
     settings = AwsSettings.from_env()
     dynamodb = boto3.client("dynamodb")
     dead_letters = SqsDeadLetterSink(boto3.client("sqs"), settings.dlq_url)
     readings = DynamoReadingStore(
         dynamodb, settings.telemetry_table, settings.devices_table, settings.ttl_days
     )
-    return Processor(
-        readings, dead_letters, DynamoEventStore(dynamodb, settings.events_table)
-    ), dead_letters
+    events = DynamoEventStore(dynamodb, settings.events_table)
+    profile = (
+        parse_profile(settings.alarm_profile_toml, source="COLDCHAIN_ALARM_PROFILE")
+        if settings.alarm_profile_toml
+        else default_profile()
+    )
+    engine = AlarmEngine(
+        readings,
+        DynamoAlarmStore(dynamodb, settings.alarms_table),
+        SnsNotifier(boto3.client("sns"), settings.alarm_topic_arn),
+        profile,
+    )
+    return _Wiring(Processor(readings, dead_letters, events), dead_letters, engine)
 
 
 def message_from_rule_output(document: dict[str, Any]) -> Message:
@@ -110,10 +134,29 @@ def message_from_rule_output(document: dict[str, Any]) -> Message:
 
 
 def _handle(document: dict[str, Any]) -> Result:
-    processor, _ = _wiring()
-    result = processor.process(message_from_rule_output(document))
+    wiring = _wiring()
+    result = wiring.processor.process(message_from_rule_output(document))
     _record(result)
+    if result.outcome is Outcome.STORED and result.reading is not None:
+        for note in wiring.alarms.after_store([result.reading], datetime.now(UTC)):
+            _record_notification(note)
     return result
+
+
+def _record_notification(note: Notification) -> None:
+    metrics.add_metric(name=ALARM_NOTIFICATIONS_METRIC, unit=MetricUnit.Count, value=1)
+    logger.warning(
+        f"alarm {note.kind.value}: {note.alarm.rule}",
+        extra={
+            "event_type": "ALARM",
+            "notification": note.kind.value,
+            "alarm_id": note.alarm.id,
+            "rule": note.alarm.rule,
+            "severity": note.alarm.severity.value,
+            "device_id": note.alarm.device_id,
+            "fleet_id": note.alarm.fleet_id,
+        },
+    )
 
 
 def _record(result: Result) -> None:
@@ -185,7 +228,7 @@ def _kinesis_record(record: KinesisStreamRecord) -> None:
         document = None
     if not isinstance(document, dict):
         # Not the rule's JSON object: keep it, with the reason, rather than block the shard.
-        _, dead_letters = _wiring()
+        dead_letters = _wiring().dead_letters
         raw = record.kinesis.data_as_bytes()
         reason = "Kinesis record is not a JSON object"
         dead_letters.put_many(
@@ -211,3 +254,15 @@ def kinesis_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, 
         event=event, record_handler=_kinesis_record, processor=_batch, context=context
     )
     return dict(response)
+
+
+@logger.inject_lambda_context(clear_state=True)
+@metrics.log_metrics
+def sweep_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, int]:
+    """Every minute (EventBridge): per-device silence and reminders for critical alarms."""
+    notes = _wiring().alarms.sweep(datetime.now(UTC))
+    for note in notes:
+        _record_notification(note)
+    if not notes:
+        metrics.add_metric(name=ALARM_NOTIFICATIONS_METRIC, unit=MetricUnit.Count, value=0)
+    return {"notifications": len(notes)}

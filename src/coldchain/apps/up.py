@@ -184,6 +184,7 @@ def _table(summary: StoreSummary, rate: float, elapsed: float, options: UpOption
         table.add_row(kind, f"{summary.events[kind]:,}")
     if not summary.events:
         table.add_row("excursions", "none yet")
+    table.add_row("active alarms", f"{summary.active_alarms:,}")
     table.add_row("dead letters", f"{summary.dead_letters:,}")
     return table
 
@@ -198,5 +199,6 @@ def _farewell(settings: Settings, summary: StoreSummary, console: Console) -> No
         f"Data: {settings.database} (SQLite)   Logs: {settings.home / 'logs'}   "
         f"Broker: {settings.broker_dir}\n"
         f"Query it: sqlite3 {settings.database} {_QUERY_HINT}\n"
+        f"Alarms: coldchain --home {settings.home} alarms list --active\n"
         f"Run again: coldchain --home {settings.home} up"
     )
