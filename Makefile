@@ -40,6 +40,7 @@ bench: bootstrap
 
 ## The whole suite: lint, types, then unit, functional and integration tests.
 test: bootstrap $(CHECKOV_STAMP) lint typecheck
+	@scripts/ensure-chromium
 	$(BIN)/pytest
 
 lint: $(STAMP)

@@ -29,6 +29,8 @@ def test_up_runs_the_stack_and_every_alarm_type_shows(tmp_path: Path) -> None:
             "1",
             "--duration",
             "50",
+            "--dashboard-port",
+            str(free_port()),
         ],
         capture_output=True,
         text=True,

@@ -421,6 +421,8 @@ def simulate(ctx: click.Context, /, **options: Any) -> None:
     help="Stop by itself after this many seconds.",
 )
 @click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--dashboard-port", type=click.IntRange(1, 65535), default=8080, show_default=True)
+@click.option("--no-dashboard", is_flag=True, help="Do not serve the dashboard.")
 @click.pass_context
 def up(
     ctx: click.Context,
@@ -431,13 +433,54 @@ def up(
     no_simulator: bool,
     duration: float | None,
     seed: int,
+    dashboard_port: int,
+    no_dashboard: bool,
 ) -> None:
-    """Run the local stack: broker, worker and a simulated fleet, with a live summary.
+    """Run the local stack: broker, worker, a simulated fleet and the dashboard.
 
-    Example: coldchain up --devices 25 --interval 2
+    Example: coldchain up --devices 25 --interval 2   (dashboard on http://127.0.0.1:8080)
     """
     settings = _settings(ctx).override(home=data_dir, mqtt_port=port)
-    run_up(settings, UpOptions(devices, interval, not no_simulator, duration, seed))
+    options = UpOptions(
+        devices,
+        interval,
+        not no_simulator,
+        duration,
+        seed,
+        dashboard_port=None if no_dashboard else dashboard_port,
+    )
+    run_up(settings, options)
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=click.IntRange(0, 65535), default=8080, show_default=True)
+@click.option("--db", type=click.Path(dir_okay=False, path_type=Path), default=None)
+@click.pass_context
+def dashboard(ctx: click.Context, host: str, port: int, db: Path | None) -> None:
+    """Serve the operations dashboard and its JSON API until Ctrl-C.
+
+    Example: coldchain dashboard --port 8080   (then open http://127.0.0.1:8080)
+    """
+    from coldchain.apps.dashboard.server import make_server  # noqa: PLC0415 - only this command
+
+    settings = _settings(ctx).override(db_path=db)
+    database = _open_store(settings)
+    database.close()
+    try:
+        server = make_server(settings.database, host, port)
+    except OSError as exc:
+        raise ConfigurationError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+    bound = server.server_address[1]
+    click.echo(f"dashboard on http://{host}:{bound} (API under /api/)")
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        threading.Thread(target=server.shutdown, daemon=True).start()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    server.serve_forever()
+    server.server_close()
 
 
 @cli.group()

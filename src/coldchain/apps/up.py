@@ -38,6 +38,7 @@ class UpOptions:
     simulator: bool = True
     duration_s: float | None = None
     seed: int = 0
+    dashboard_port: int | None = 8080
 
 
 class _Child:
@@ -106,6 +107,21 @@ def run_up(settings: Settings, options: UpOptions, console: Console | None = Non
             )
         )
         db = SqliteDatabase(settings.database)
+        if options.dashboard_port is not None:
+            children.append(
+                _Child(
+                    "dashboard",
+                    [
+                        *common,
+                        "dashboard",
+                        "--port",
+                        str(options.dashboard_port),
+                        "--db",
+                        str(settings.database),
+                    ],
+                    home / "logs" / "dashboard.log",
+                )
+            )
         if options.simulator:
             children.append(
                 _Child(
@@ -171,7 +187,10 @@ def _watch(
 
 
 def _table(summary: StoreSummary, rate: float, elapsed: float, options: UpOptions) -> Table:
-    table = Table(title=f"coldchain up - {elapsed:.0f} s (Ctrl-C to stop)", show_header=False)
+    title = f"coldchain up - {elapsed:.0f} s (Ctrl-C to stop)"
+    if options.dashboard_port is not None:
+        title += f"\ndashboard: http://127.0.0.1:{options.dashboard_port}"
+    table = Table(title=title, show_header=False)
     table.add_column("what", style="bold")
     table.add_column("value", justify="right")
     table.add_row("readings stored", f"{summary.readings:,}")

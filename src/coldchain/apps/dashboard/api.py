@@ -1,0 +1,215 @@
+"""The dashboard's JSON API as plain functions: parameters in, a status and a document out.
+
+Every error is a 4xx with ``{"error": "..."}``; the page and scripts read the same JSON.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, Final
+
+from coldchain.adapters.sqlite import (
+    SqliteAlarmStore,
+    SqliteDatabase,
+    SqliteEventStore,
+    summarise,
+)
+from coldchain.adapters.sqlite_queries import SqliteReadModel
+from coldchain.apps.render import alarm_document
+from coldchain.core.alarms import acknowledge_alarm
+from coldchain.core.errors import NotFoundError, ValidationError
+from coldchain.core.timestamps import parse_iso, to_canonical
+
+MAX_WINDOW: Final = timedelta(days=31)
+MAX_POINTS: Final = 2000
+SILENT_AFTER: Final = timedelta(minutes=5)
+
+Response = tuple[int, Any]
+
+
+class BadRequestError(Exception):
+    """A 400: the message says which parameter and why."""
+
+
+@dataclass
+class Api:
+    """The API over one store connection; ``now`` is injectable for tests."""
+
+    db: SqliteDatabase
+    now: Callable[[], datetime] = lambda: datetime.now(UTC)
+
+    def route(  # noqa: PLR0911 - one return per endpoint reads as a routing table
+        self, method: str, path: str, query: Mapping[str, str], body: bytes
+    ) -> Response:
+        parts = [p for p in path.split("/") if p][1:]  # drop "api"
+        try:
+            if method == "GET" and parts == ["health"]:
+                return 200, self.health()
+            if method == "GET" and parts == ["devices"]:
+                return 200, self.devices()
+            if method == "GET" and len(parts) == 2 and parts[0] == "devices":
+                return 200, self.device(parts[1])
+            if method == "GET" and parts == ["readings"]:
+                return 200, self.readings(query)
+            if method == "GET" and parts == ["trend"]:
+                return 200, self.trend(query)
+            if method == "GET" and parts == ["ingest"]:
+                return 200, self.ingest(query)
+            if method == "GET" and parts == ["alarms"]:
+                return 200, self.alarms(query)
+            if method == "GET" and parts == ["deadletters"]:
+                return 200, self.dead_letters(query)
+            if method == "POST" and len(parts) == 3 and parts[0] == "alarms" and parts[2] == "ack":
+                return 200, self.acknowledge(parts[1], body)
+        except BadRequestError as exc:
+            return 400, {"error": str(exc)}
+        except ValidationError as exc:
+            return 400, {"error": str(exc)}
+        except NotFoundError as exc:
+            return 404, {"error": str(exc)}
+        return 404, {"error": f"no such endpoint: {method} {path}"}
+
+    # -- endpoints ------------------------------------------------------------------------
+    def health(self) -> dict[str, Any]:
+        summary = summarise(self.db)
+        return {
+            "status": "ok",
+            "generated_at": to_canonical(self.now()),
+            "readings": summary.readings,
+            "devices": summary.devices,
+            "dead_letters": summary.dead_letters,
+            "active_alarms": summary.active_alarms,
+            "events": summary.events,
+        }
+
+    def devices(self) -> list[dict[str, Any]]:
+        now = self.now()
+        active = {a.device_id for a in SqliteAlarmStore(self.db).list(active=True, limit=100_000)}
+        out = []
+        for device in SqliteReadModel(self.db).devices():
+            quiet = (now - parse_iso(device["last_ts"])).total_seconds()
+            silent = quiet > SILENT_AFTER.total_seconds()
+            status = "silent" if silent else ("alarm" if device["device_id"] in active else "ok")
+            out.append(
+                {**device, "seconds_since": round(quiet, 1), "silent": silent, "status": status}
+            )
+        return out
+
+    def device(self, device_id: str) -> dict[str, Any]:
+        found = next((d for d in self.devices() if d["device_id"] == device_id), None)
+        if found is None:
+            raise NotFoundError(f"unknown device {device_id!r}")
+        alarms = SqliteAlarmStore(self.db).list(device_id=device_id, limit=50)
+        events = SqliteEventStore(self.db).list(device_id=device_id, limit=100_000)[-50:]
+        return {
+            **found,
+            "alarms": [alarm_document(a) for a in alarms],
+            "events": [
+                {"kind": e.kind.value, "timestamp": e.timestamp, "value": e.value} for e in events
+            ],
+        }
+
+    def readings(self, query: Mapping[str, str]) -> dict[str, Any]:
+        device_id = query.get("device")
+        if not device_id:
+            raise BadRequestError("device is required")
+        known = {d["device_id"]: d for d in SqliteReadModel(self.db).devices()}
+        if device_id not in known:
+            raise NotFoundError(f"unknown device {device_id!r}")
+        start, end = self._window(query, default_end=parse_iso(known[device_id]["last_ts"]))
+        points = self._int(query, "points", 300, 1, MAX_POINTS)
+        bucket, buckets = SqliteReadModel(self.db).buckets(device_id, start, end, points)
+        return {
+            "device_id": device_id,
+            "from": to_canonical(start),
+            "to": to_canonical(end),
+            "bucket_s": bucket.total_seconds(),
+            "points": [_bucket(b) for b in buckets],
+        }
+
+    def trend(self, query: Mapping[str, str]) -> dict[str, Any]:
+        start, end = self._window(query, default_end=self.now())
+        points = self._int(query, "points", 120, 1, MAX_POINTS)
+        model = SqliteReadModel(self.db)
+        series = {}
+        for device in model.devices():
+            _, buckets = model.buckets(device["device_id"], start, end, points)
+            series[device["device_id"]] = [_bucket(b) for b in buckets]
+        return {"from": to_canonical(start), "to": to_canonical(end), "series": series}
+
+    def ingest(self, query: Mapping[str, str]) -> list[dict[str, Any]]:
+        minutes = self._int(query, "minutes", 60, 1, 24 * 60)
+        return SqliteReadModel(self.db).ingest(self.now() - timedelta(minutes=minutes))
+
+    def alarms(self, query: Mapping[str, str]) -> list[dict[str, Any]]:
+        active = query.get("active")
+        if active not in (None, "true", "false"):
+            raise BadRequestError("active must be true or false")
+        found = SqliteAlarmStore(self.db).list(
+            active=None if active is None else active == "true",
+            device_id=query.get("device"),
+            fleet_id=query.get("fleet"),
+            limit=self._int(query, "limit", 200, 1, 10_000),
+        )
+        return [alarm_document(a) for a in found]
+
+    def dead_letters(self, query: Mapping[str, str]) -> list[dict[str, Any]]:
+        return SqliteReadModel(self.db).dead_letters(self._int(query, "limit", 20, 1, 1000))
+
+    def acknowledge(self, alarm_id: str, body: bytes) -> dict[str, Any]:
+        try:
+            document = json.loads(body or b"{}")
+        except json.JSONDecodeError:
+            raise BadRequestError('body must be JSON: {"by": ..., "comment": ...}') from None
+        if not isinstance(document, dict):
+            raise BadRequestError("body must be a JSON object")
+        with self.db.transaction():
+            acked = acknowledge_alarm(
+                SqliteAlarmStore(self.db),
+                alarm_id,
+                str(document.get("by") or ""),
+                str(document.get("comment") or ""),
+                self.now(),
+            )
+        return alarm_document(acked)
+
+    # -- parameters ----------------------------------------------------------------------
+    def _window(self, query: Mapping[str, str], default_end: datetime) -> tuple[datetime, datetime]:
+        try:
+            end = parse_iso(query["to"]) if "to" in query else default_end
+            if "from" in query:
+                start = parse_iso(query["from"])
+            else:
+                hours = float(query.get("hours", "1"))
+                if not 0 < hours <= MAX_WINDOW.total_seconds() / 3600:
+                    raise BadRequestError("hours must be between 0 and 744")
+                start = end - timedelta(hours=hours)
+        except ValueError as exc:
+            raise BadRequestError(f"bad time range: {exc}") from None
+        if start >= end:
+            raise BadRequestError("bad time range: from must be before to")
+        if end - start > MAX_WINDOW:
+            raise BadRequestError("bad time range: at most 31 days")
+        return start, end
+
+    @staticmethod
+    def _int(query: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
+        text = query.get(name)
+        if text is None:
+            return default
+        if not text.isdigit() or not low <= int(text) <= high:
+            raise BadRequestError(f"{name} must be a whole number from {low} to {high}")
+        return int(text)
+
+
+def _bucket(bucket: Any) -> dict[str, Any]:
+    return {
+        "t": to_canonical(bucket.start),
+        "n": bucket.count,
+        "min": bucket.minimum,
+        "max": bucket.maximum,
+        "avg": round(bucket.mean, 3),
+    }

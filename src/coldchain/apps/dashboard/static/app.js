@@ -1,0 +1,124 @@
+"use strict";
+// coldchain dashboard: polls the JSON API every 5 s and draws with inline SVG (no libraries).
+const REFRESH_MS = 5000;
+const BAND = { low: 2, high: 8 };
+
+const $ = (sel) => document.querySelector(sel);
+const esc = (s) => String(s ?? "").replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c]));
+const ago = (s) => (s < 90 ? `${Math.round(s)} s` : s < 5400 ? `${Math.round(s / 60)} min` : `${(s / 3600).toFixed(1)} h`);
+const local = (iso) => (iso ? new Date(iso).toLocaleString() : "-");
+
+async function api(path, options) {
+  const response = await fetch(path, options);
+  const body = await response.json();
+  if (!response.ok) throw new Error(body.error || response.statusText);
+  return body;
+}
+
+// A line chart of buckets: a min–max band, the mean line, the 2 and 8 °C lines.
+function chart(seriesByName, { width = 420, height = 180, band = BAND } = {}) {
+  const all = Object.values(seriesByName).flat();
+  if (!all.length) return '<p class="muted">no readings in this window</p>';
+  const times = all.map((p) => Date.parse(p.t));
+  let t0 = Math.min(...times), t1 = Math.max(...times);
+  if (t1 === t0) t1 = t0 + 1;
+  let lo = Math.min(band.low - 1, ...all.map((p) => p.min)), hi = Math.max(band.high + 1, ...all.map((p) => p.max));
+  const pad = 28;
+  const x = (t) => pad + ((t - t0) / (t1 - t0)) * (width - pad - 4);
+  const y = (v) => 4 + (1 - (v - lo) / (hi - lo)) * (height - 20);
+  const colors = ["#58a6ff", "#3fb950", "#d29922", "#bc8cff", "#39c5cf", "#ff7b72", "#e3b341", "#79c0ff"];
+  let svg = `<svg viewBox="0 0 ${width} ${height}" width="100%" role="img">`;
+  for (const [v, label] of [[band.high, `${band.high} °C`], [band.low, `${band.low} °C`]]) {
+    svg += `<line x1="${pad}" x2="${width}" y1="${y(v)}" y2="${y(v)}" stroke="#f85149" stroke-dasharray="4 3"/><text x="0" y="${y(v) + 3}">${label}</text>`;
+  }
+  Object.entries(seriesByName).forEach(([name, points], i) => {
+    if (!points.length) return;
+    const color = colors[i % colors.length];
+    const upper = points.map((p) => `${x(Date.parse(p.t))},${y(p.max)}`);
+    const lower = points.slice().reverse().map((p) => `${x(Date.parse(p.t))},${y(p.min)}`);
+    svg += `<polygon points="${upper.concat(lower).join(" ")}" fill="${color}" opacity="0.18"><title>${esc(name)}</title></polygon>`;
+    svg += `<polyline points="${points.map((p) => `${x(Date.parse(p.t))},${y(p.avg)}`).join(" ")}" fill="none" stroke="${color}" stroke-width="1.2"><title>${esc(name)}</title></polyline>`;
+  });
+  svg += `<text x="${pad}" y="${height - 2}">${new Date(t0).toLocaleTimeString()}</text><text x="${width - 60}" y="${height - 2}">${new Date(t1).toLocaleTimeString()}</text></svg>`;
+  return svg;
+}
+
+function bars(rows, { width = 420, height = 160 } = {}) {
+  if (!rows.length) return '<p class="muted">nothing stored in the last hour</p>';
+  const peak = Math.max(1, ...rows.map((r) => r.stored + r.dead_letters));
+  const w = (width - 30) / rows.length;
+  let svg = `<svg viewBox="0 0 ${width} ${height}" width="100%">`;
+  rows.forEach((r, i) => {
+    const hs = (r.stored / peak) * (height - 20), hd = (r.dead_letters / peak) * (height - 20);
+    svg += `<rect x="${30 + i * w}" y="${height - 14 - hs - hd}" width="${Math.max(1, w - 1)}" height="${hs}" fill="#3fb950"><title>${esc(r.minute)}: ${r.stored} stored</title></rect>`;
+    if (r.dead_letters) svg += `<rect x="${30 + i * w}" y="${height - 14 - hd}" width="${Math.max(1, w - 1)}" height="${hd}" fill="#f85149"><title>${r.dead_letters} dead letters</title></rect>`;
+  });
+  svg += `<text x="0" y="10">${peak}</text><text x="0" y="${height - 2}">0</text></svg>`;
+  const last = rows[rows.length - 1];
+  return `<div class="muted">last minute: <b id="ingest-last">${last.stored}</b> stored, ${last.dead_letters} dead letters</div>` + svg;
+}
+
+async function refreshFleet() {
+  const [health, devices, alarms, ingest, trend, dead] = await Promise.all([
+    api("/api/health"), api("/api/devices"), api("/api/alarms?active=true"),
+    api("/api/ingest?minutes=60"), api("/api/trend?hours=1&points=240"), api("/api/deadletters?limit=8"),
+  ]);
+  $("#summary").innerHTML = `<span>devices <b id="device-count">${health.devices}</b></span><span>readings <b>${health.readings.toLocaleString()}</b></span><span>active alarms <b>${health.active_alarms}</b></span><span>dead letters <b>${health.dead_letters}</b></span>`;
+  $("#w-ingest .body").innerHTML = bars(ingest);
+  $("#w-trend .body").innerHTML = chart(trend.series);
+  $("#w-errors .body").innerHTML = `<p>dead-letter depth <b id="dlq-depth">${health.dead_letters}</b></p>` +
+    (dead.length ? `<table><tr><th>kind</th><th>reason</th><th>n</th></tr>${dead.map((d) => `<tr><td>${esc(d.kind)}</td><td>${esc(d.reason)}</td><td>${d.attempts}</td></tr>`).join("")}</table>` : '<p class="ok">no dead letters</p>');
+  $("#w-heartbeat .body").innerHTML = `<table><tr><th>device</th><th>last reading</th><th>temp</th><th>status</th></tr>${devices.map((d) =>
+    `<tr><td><a href="#/device/${encodeURIComponent(d.device_id)}">${esc(d.device_id)}</a></td><td class="${d.silent ? "silent" : ""}">${ago(d.seconds_since)} ago</td><td class="temperature">${d.temperature_c.toFixed(1)} °C</td><td class="${d.status === "ok" ? "ok" : d.status === "silent" ? "silent" : "warning"}">${d.status}</td></tr>`).join("")}</table>`;
+  $("#w-battery .body").innerHTML = `<table>${devices.slice().sort((a, b) => a.battery_pct - b.battery_pct).map((d) =>
+    `<tr><td>${esc(d.device_id)}</td><td style="width:60%"><div class="bar"><div style="width:${d.battery_pct}%;background:${d.battery_pct < 15 ? "#f85149" : d.battery_pct < 30 ? "#d29922" : "#3fb950"}"></div></div></td><td>${d.battery_pct.toFixed(0)} %</td></tr>`).join("")}</table>`;
+  $("#w-alarms .body").innerHTML = alarmTable(alarms, true);
+  $("#updated").textContent = `updated ${new Date().toLocaleTimeString()}`;
+}
+
+function alarmTable(alarms, withDevice) {
+  if (!alarms.length) return '<p class="ok">no active alarms</p>';
+  return `<table class="alarms"><tr>${withDevice ? "<th>device</th>" : ""}<th>rule</th><th>severity</th><th>state</th><th>started</th><th>duration</th><th>peak</th><th>ack</th></tr>${alarms.map((a) =>
+    `<tr data-alarm="${esc(a.id)}">${withDevice ? `<td><a href="#/device/${encodeURIComponent(a.device_id)}">${esc(a.device_id)}</a></td>` : ""}<td>${esc(a.rule)}</td><td class="${esc(a.severity)}">${esc(a.severity)}</td><td>${esc(a.state)}</td><td>${local(a.started_at)}</td><td>${ago(a.duration_s)}</td><td>${a.peak}</td><td>${a.acknowledgement ? `${esc(a.acknowledgement.by)}: ${esc(a.acknowledgement.comment)}` : `<button class="ack" data-id="${esc(a.id)}">acknowledge</button>`}</td></tr>`).join("")}</table>`;
+}
+
+async function acknowledge(id) {
+  const comment = window.prompt("Acknowledge: what was done? (required)");
+  if (comment === null) return;
+  if (!comment.trim()) { window.alert("A comment is required."); return; }
+  const by = localStorage.getItem("coldchain-operator") || "operator";
+  try {
+    await api(`/api/alarms/${encodeURIComponent(id)}/ack`, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ by, comment }) });
+  } catch (e) { window.alert(e.message); }
+  refresh();
+}
+
+async function refreshDevice(id) {
+  const hours = $("#d-window").value;
+  const [device, readings] = await Promise.all([
+    api(`/api/devices/${encodeURIComponent(id)}`), api(`/api/readings?device=${encodeURIComponent(id)}&hours=${hours}&points=300`),
+  ]);
+  $("#d-title").textContent = `Device ${device.device_id}`;
+  const position = device.latitude != null ? `last position ${device.latitude.toFixed(4)}, ${device.longitude.toFixed(4)}` : "no GPS fix";
+  $("#d-info").innerHTML = `<p>fleet ${esc(device.fleet_id ?? "-")} · last reading ${local(device.last_ts)} (${ago(device.seconds_since)} ago) · ${device.temperature_c.toFixed(2)} °C · battery ${device.battery_pct.toFixed(0)} % · ${position} · firmware ${esc(device.firmware_version ?? "-")}</p>`;
+  $("#d-chart").innerHTML = chart({ [device.device_id]: readings.points }, { width: 900, height: 260 });
+  $("#d-alarms").innerHTML = alarmTable(device.alarms, false);
+}
+
+async function refresh() {
+  const match = location.hash.match(/^#\/device\/(.+)$/);
+  $("#fleet").classList.toggle("hidden", Boolean(match));
+  $("#device").classList.toggle("hidden", !match);
+  try {
+    if (match) await refreshDevice(decodeURIComponent(match[1])); else await refreshFleet();
+  } catch (e) { $("#updated").textContent = `error: ${e.message}`; }
+}
+
+document.addEventListener("click", (event) => {
+  const button = event.target.closest("button.ack");
+  if (button) acknowledge(button.dataset.id);
+});
+$("#d-window").addEventListener("change", refresh);
+window.addEventListener("hashchange", refresh);
+refresh();
+setInterval(refresh, REFRESH_MS);

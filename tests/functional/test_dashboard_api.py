@@ -1,0 +1,190 @@
+"""The dashboard's JSON API over a store with known contents, through real HTTP."""
+
+from __future__ import annotations
+
+import json
+import threading
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from coldchain.adapters.sqlite import (
+    SqliteAlarmStore,
+    SqliteDatabase,
+    SqliteDeadLetterStore,
+    SqliteReadingStore,
+)
+from coldchain.apps.dashboard import server as dashboard_server
+from coldchain.core.alarms import Alarm, AlarmState, alarm_id
+from coldchain.core.messages import DeadLetter, DeadLetterKind
+from coldchain.core.reading import Reading
+from coldchain.core.rules import Severity
+from coldchain.core.timestamps import to_canonical
+from tests.factories import T0
+
+NOW = T0 + timedelta(hours=1)
+
+
+@pytest.fixture
+def base(tmp_path: Path) -> Iterator[str]:
+    db = SqliteDatabase(tmp_path / "d.db")
+    temps = [4.0, 5.0, 9.5, 3.0, 4.0, 1.0]
+    SqliteReadingStore(db).put_many(
+        [
+            Reading(
+                "dev-1",
+                to_canonical(T0 + timedelta(minutes=10 * i)),
+                t,
+                60.0,
+                0.01,
+                80.0 - i,
+                latitude=52.5,
+                longitude=13.4,
+                fleet_id="f",
+            )
+            for i, t in enumerate(temps)
+        ]
+        + [Reading("dev-2", to_canonical(T0), 4.0, 60.0, 0.0, 12.0, fleet_id="g")]
+    )
+    SqliteDeadLetterStore(db).put_many(
+        [DeadLetter(DeadLetterKind.REJECTED, "dt/coldchain/x/telemetry", b"x", NOW, "not JSON")]
+    )
+    SqliteAlarmStore(db).save(
+        [
+            Alarm(
+                alarm_id("dev-2", "BatteryLow", T0),
+                "dev-2",
+                "g",
+                "BatteryLow",
+                Severity.WARNING,
+                AlarmState.ACTIVE,
+                T0,
+                T0,
+                None,
+                12.0,
+                timedelta(0),
+                "battery_pct < 15 %",
+            ),
+        ]
+    )
+    db.close()
+    server = dashboard_server.make_server(tmp_path / "d.db", "127.0.0.1", 0, clock=lambda: NOW)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def call(url: str, body: dict[str, Any] | None = None) -> tuple[int, Any]:
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(url, data=data, method="POST" if data else "GET")
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, json.load(response)
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.load(exc)
+
+
+def test_health_and_devices(base: str) -> None:
+    status, health = call(f"{base}/api/health")
+    assert status == 200
+    assert (
+        health["readings"],
+        health["devices"],
+        health["dead_letters"],
+        health["active_alarms"],
+    ) == (7, 2, 1, 1)
+    _, devices = call(f"{base}/api/devices")
+    one, two = devices
+    assert one["device_id"] == "dev-1"
+    assert one["temperature_c"] == 1.0
+    assert one["seconds_since"] == 600.0  # last reading at T0+50 min, now T0+60 min
+    assert one["silent"] is True
+    assert two["status"] == "silent"
+    status, device = call(f"{base}/api/devices/dev-2")
+    assert status == 200
+    assert [a["rule"] for a in device["alarms"]] == ["BatteryLow"]
+
+
+def test_readings_keep_min_and_max_when_downsampled(base: str) -> None:
+    status, body = call(
+        f"{base}/api/readings?device=dev-1&from=2024-01-15T09:00:00Z"
+        "&to=2024-01-15T10:00:00Z&points=2"
+    )
+    assert status == 200
+    assert body["bucket_s"] == 1800
+    first, second = body["points"]
+    assert (first["n"], first["min"], first["max"]) == (3, 4.0, 9.5)  # the breach survives
+    assert (second["n"], second["min"], second["max"]) == (3, 1.0, 4.0)
+    _, raw = call(f"{base}/api/readings?device=dev-1&hours=1&points=100")
+    assert [p["max"] for p in raw["points"]] == [4.0, 5.0, 9.5, 3.0, 4.0, 1.0]
+
+
+def test_ingest_alarms_and_dead_letters(base: str) -> None:
+    _, ingest = call(f"{base}/api/ingest?minutes=120")
+    assert sum(row["stored"] for row in ingest) == 7
+    assert sum(row["dead_letters"] for row in ingest) == 1
+    _, alarms = call(f"{base}/api/alarms?active=true")
+    assert [a["device_id"] for a in alarms] == ["dev-2"]
+    _, dead = call(f"{base}/api/deadletters")
+    assert dead[0]["reason"] == "not JSON"
+    _, trend = call(f"{base}/api/trend?from=2024-01-15T09:00:00Z&to=2024-01-15T10:00:00Z&points=6")
+    assert set(trend["series"]) == {"dev-1", "dev-2"}
+
+
+def test_acknowledge_through_the_api(base: str) -> None:
+    target = alarm_id("dev-2", "BatteryLow", T0)
+    status, error = call(f"{base}/api/alarms/{target}/ack", {"by": "ana", "comment": ""})
+    assert status == 400
+    assert "comment" in error["error"]
+    status, acked = call(f"{base}/api/alarms/{target}/ack", {"by": "ana", "comment": "swapped"})
+    assert status == 200
+    assert acked["acknowledgement"]["comment"] == "swapped"
+    status, error = call(f"{base}/api/alarms/nope/ack", {"by": "ana", "comment": "x"})
+    assert status == 404
+
+
+@pytest.mark.parametrize(
+    ("path", "status", "fragment"),
+    [
+        ("/api/devices/nope", 404, "unknown device"),
+        ("/api/readings?device=nope", 404, "unknown device"),
+        ("/api/readings", 400, "device is required"),
+        (
+            "/api/readings?device=dev-1&from=2024-01-15T10:00:00Z&to=2024-01-15T09:00:00Z",
+            400,
+            "from must be before to",
+        ),
+        ("/api/readings?device=dev-1&from=yesterday", 400, "bad time range"),
+        (
+            "/api/readings?device=dev-1&from=2024-01-01T00:00:00Z&to=2024-03-01T00:00:00Z",
+            400,
+            "at most 31 days",
+        ),
+        ("/api/readings?device=dev-1&points=0", 400, "points"),
+        ("/api/alarms?active=maybe", 400, "active"),
+        ("/api/nothing", 404, "no such endpoint"),
+        ("/secret.txt", 404, "no such page"),
+    ],
+)
+def test_bad_requests_get_a_clear_4xx(base: str, path: str, status: int, fragment: str) -> None:
+    got, body = call(base + path)
+    assert got == status
+    assert fragment in body["error"]
+
+
+def test_the_page_and_its_assets_are_served_locally(base: str) -> None:
+    with urllib.request.urlopen(f"{base}/", timeout=10) as response:
+        page = response.read().decode()
+    assert "/static/app.js" in page
+    for asset in ("/static/app.js", "/static/style.css"):
+        with urllib.request.urlopen(base + asset, timeout=10) as response:
+            assert response.status == 200
+    assert "http://" not in page.replace("http://127.0.0.1", "")
+    assert "https://" not in page  # no CDN, no web fonts
