@@ -447,6 +447,32 @@ class SqliteDeadLetterStore:
             row = self._db.connection.execute("SELECT count(*) FROM dead_letters").fetchone()
         return int(row[0])
 
+    def get(self, letter_id: int) -> StoredDeadLetter | None:
+        with _translated():
+            row = self._db.connection.execute(
+                "SELECT id, kind, topic, payload, received_at, reason, attempts "
+                "FROM dead_letters WHERE id = ?",
+                (letter_id,),
+            ).fetchone()
+        if row is None:
+            return None
+        row_id, kind, topic, payload, received_at, reason, attempts = row
+        return StoredDeadLetter(
+            int(row_id),
+            DeadLetter(
+                DeadLetterKind(kind),
+                str(topic),
+                bytes(payload),
+                datetime.fromisoformat(received_at),
+                str(reason),
+            ),
+            int(attempts),
+        )
+
+    def delete(self, letter_id: int) -> None:
+        with self._db.transaction(), _translated():
+            self._db.connection.execute("DELETE FROM dead_letters WHERE id = ?", (letter_id,))
+
 
 class SqliteEventStore:
     """Raised events in SQLite: the local event sink."""

@@ -117,3 +117,12 @@ class SqliteReadModel:
             ).fetchall()
         names = ("id", "kind", "topic", "reason", "attempts", "received_at")
         return [dict(zip(names, row, strict=True)) for row in rows]
+
+    def count(self, device_id: str, start: datetime, end: datetime) -> int:
+        """Readings of one device in ``[start, end]``."""
+        with _translated():
+            (n,) = self._db.connection.execute(
+                "SELECT count(*) FROM readings WHERE device_id = ? AND ts BETWEEN ? AND ?",
+                (device_id, to_canonical(start), to_canonical(end)),
+            ).fetchone()
+        return int(n)

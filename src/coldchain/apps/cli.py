@@ -25,6 +25,7 @@ from coldchain.adapters.notify import Channel, LogChannel, SmtpChannel, WebhookC
 from coldchain.adapters.pki import LocalPki
 from coldchain.adapters.sqlite import SqliteAlarmStore, SqliteDatabase
 from coldchain.apps.dispatcher import Dispatcher
+from coldchain.apps.operator_cli import COMMANDS as OPERATOR_COMMANDS
 from coldchain.apps.render import alarm_document, print_alarms
 from coldchain.apps.simulator.run import (
     DEFAULT_DEVICE_ID,
@@ -633,6 +634,10 @@ def aws_provision(
 
 def _path(flag: Path | None, env: str | None) -> Path | None:
     return flag if flag is not None else (Path(env) if env else None)
+
+
+for _command in OPERATOR_COMMANDS:
+    cli.add_command(_command)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,0 +1,58 @@
+"""What every command shares: the settings on the click context, opening the local store,
+and parsing time options into a window."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import click
+
+from coldchain.adapters.sqlite import SqliteDatabase
+from coldchain.config import Settings
+from coldchain.core.alarm_profile import parse_duration
+from coldchain.core.errors import ConfigurationError
+from coldchain.core.timestamps import parse_iso
+
+
+def settings_of(ctx: click.Context) -> Settings:
+    settings = ctx.find_root().obj
+    assert isinstance(settings, Settings)
+    return settings
+
+
+def open_store(settings: Settings) -> SqliteDatabase:
+    """The local SQLite store.
+
+    Raises:
+        ConfigurationError: there is no store at the configured path.
+    """
+    if not settings.database.exists():
+        raise ConfigurationError(f"no store at {settings.database} (start the stack first)")
+    return SqliteDatabase(settings.database)
+
+
+def window(
+    since: str | None, start: str | None, end: str | None, default: timedelta | None = None
+) -> tuple[datetime, datetime]:
+    """``--since 2h`` or ``--from T --to T`` (ISO 8601 with a zone) as a UTC window.
+
+    Raises:
+        click.BadParameter: unparsable, empty or reversed.
+    """
+    now = datetime.now(UTC)
+    try:
+        if since is not None:
+            if start is not None:
+                raise click.BadParameter("use --since or --from/--to, not both")
+            return now - parse_duration(since), now
+        until = parse_iso(end) if end else now
+        if start is None:
+            if default is None:
+                raise click.BadParameter("give --since or --from (and --to)")
+            return until - default, until
+        begin = parse_iso(start)
+    except ValueError as exc:
+        raise click.BadParameter(f"bad time: {exc}") from None
+    if begin >= until:
+        raise click.BadParameter("bad time range: --from must be before --to")
+    return begin, until

@@ -1,0 +1,485 @@
+"""Operator commands: devices, telemetry, excursions, dead letters, shipment reports.
+
+They read the local SQLite store (``--db`` or ``<home>/coldchain.db``); times are stored in
+UTC and shown in local time with the zone; ``--format json`` is there for scripts.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO, Any
+
+import click
+from rich.console import Console
+from rich.progress import Progress
+from rich.table import Table
+
+from coldchain.adapters.sqlite import (
+    SqliteAlarmStore,
+    SqliteDatabase,
+    SqliteDeadLetterStore,
+    SqliteEventStore,
+    SqliteOutbox,
+    SqliteReadingStore,
+)
+from coldchain.adapters.sqlite_queries import SqliteReadModel
+from coldchain.apps.clictx import open_store, settings_of, window
+from coldchain.apps.render import alarm_document, local, span
+from coldchain.apps.reports import render_html, render_pdf, summary_document, write_csv
+from coldchain.config import load_profile_file
+from coldchain.core.alarm_engine import AlarmEngine
+from coldchain.core.alarm_profile import default_profile
+from coldchain.core.errors import ConfigurationError, NotFoundError
+from coldchain.core.messages import Message, Outcome
+from coldchain.core.processing import Processor
+from coldchain.core.rules import Severity
+from coldchain.core.timestamps import parse_iso, to_canonical
+from coldchain.core.trip import summarise_trip
+
+DB_OPTION = click.option(
+    "--db",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="SQLite store [<home>/coldchain.db].",
+)
+FORMAT_OPTION = click.option(
+    "--format", "output", type=click.Choice(["table", "json"]), default="table", show_default=True
+)
+SILENT_AFTER_S = 300.0
+
+
+def _store(ctx: click.Context, db: Path | None) -> SqliteDatabase:
+    return open_store(settings_of(ctx).override(db_path=db))
+
+
+def _device_rows(database: SqliteDatabase, fleet: str | None) -> list[dict[str, Any]]:
+    now = datetime.now(UTC)
+    active = {a.device_id for a in SqliteAlarmStore(database).list(active=True, limit=1_000_000)}
+    rows = []
+    for device in SqliteReadModel(database).devices():
+        if fleet is not None and device["fleet_id"] != fleet:
+            continue
+        quiet = (now - parse_iso(device["last_ts"])).total_seconds()
+        status = (
+            "silent"
+            if quiet > SILENT_AFTER_S
+            else "excursion"
+            if device["device_id"] in active
+            else "ok"
+        )
+        rows.append({**device, "status": status})
+    return rows
+
+
+@click.command()
+@click.option("--fleet", default=None)
+@FORMAT_OPTION
+@DB_OPTION
+@click.pass_context
+def devices(ctx: click.Context, fleet: str | None, output: str, db: Path | None) -> None:
+    """Every device: fleet, last seen, last temperature, battery, firmware, status.
+
+    Example: coldchain devices --fleet reefer-fleet
+    """
+    database = _store(ctx, db)
+    try:
+        rows = _device_rows(database, fleet)
+    finally:
+        database.close()
+    if output == "json":
+        click.echo(json.dumps(rows, indent=2))
+        return
+    table = Table(title=f"{len(rows)} devices")
+    for column in ("device", "fleet", "last seen", "temp °C", "battery %", "firmware", "status"):
+        table.add_column(column)
+    for row in rows:
+        table.add_row(
+            row["device_id"],
+            row["fleet_id"] or "-",
+            local(parse_iso(row["last_ts"])),
+            f"{row['temperature_c']:.2f}",
+            f"{row['battery_pct']:.0f}",
+            row["firmware_version"] or "-",
+            row["status"],
+        )
+    Console().print(table)
+
+
+@click.group()
+def device() -> None:
+    """One device."""
+
+
+@device.command("show")
+@click.argument("device_id")
+@FORMAT_OPTION
+@DB_OPTION
+@click.pass_context
+def device_show(ctx: click.Context, device_id: str, output: str, db: Path | None) -> None:
+    """A device's latest state, recent alarms and events.
+
+    Example: coldchain device show reefer-0001
+    """
+    database = _store(ctx, db)
+    try:
+        found = [r for r in _device_rows(database, None) if r["device_id"] == device_id]
+        if not found:
+            raise NotFoundError(f"unknown device {device_id!r}")
+        alarms = SqliteAlarmStore(database).list(device_id=device_id, limit=20)
+        events = SqliteEventStore(database).list(device_id=device_id, limit=1_000_000)[-20:]
+    finally:
+        database.close()
+    document = {
+        **found[0],
+        "alarms": [alarm_document(a) for a in alarms],
+        "events": [
+            {"kind": e.kind.value, "timestamp": e.timestamp, "value": e.value} for e in events
+        ],
+    }
+    if output == "json":
+        click.echo(json.dumps(document, indent=2))
+        return
+    console = Console()
+    for key in (
+        "device_id",
+        "fleet_id",
+        "status",
+        "first_ts",
+        "last_ts",
+        "readings",
+        "temperature_c",
+        "humidity_pct",
+        "battery_pct",
+        "shock_g",
+        "latitude",
+        "longitude",
+        "firmware_version",
+        "seq",
+    ):
+        value = document[key]
+        if key.endswith("_ts"):
+            value = local(parse_iso(value))
+        console.print(f"[bold]{key:>16}[/bold]  {value if value is not None else '-'}")
+    console.print(
+        f"[bold]{'alarms':>16}[/bold]  "
+        + (
+            ", ".join(f"{a.rule} ({a.state.value}, {local(a.started_at)})" for a in alarms)
+            or "none"
+        )
+    )
+
+
+@click.command()
+@click.argument("device_id")
+@click.option("--since", default=None, help="e.g. 2h, 30m, 7d.")
+@click.option("--from", "start", default=None, help="ISO 8601 with a zone.")
+@click.option("--to", "end", default=None, help="ISO 8601 with a zone [now].")
+@click.option(
+    "--format",
+    "output",
+    type=click.Choice(["table", "csv", "json"]),
+    default="table",
+    show_default=True,
+)
+@click.option("-o", "--output-file", type=click.Path(dir_okay=False, path_type=Path), default=None)
+@DB_OPTION
+@click.pass_context
+def telemetry(
+    ctx: click.Context,
+    device_id: str,
+    since: str | None,
+    start: str | None,
+    end: str | None,
+    output: str,
+    output_file: Path | None,
+    db: Path | None,
+) -> None:
+    """A device's readings in a window, streamed (a month exports in flat memory).
+
+    Example: coldchain telemetry reefer-0001 --since 24h --format csv -o reefer-0001.csv
+    """
+    begin, until = window(since, start, end, default=None)
+    database = _store(ctx, db)
+    try:
+        if device_id not in {d["device_id"] for d in SqliteReadModel(database).devices()}:
+            raise NotFoundError(f"unknown device {device_id!r}")
+        readings = SqliteReadingStore(database).between(
+            device_id, to_canonical(begin), to_canonical(until)
+        )
+        sink: IO[str] = output_file.open("w", newline="") if output_file else sys.stdout
+        try:
+            if output_file is not None:
+                total = SqliteReadModel(database).count(device_id, begin, until)
+                with Progress(console=Console(stderr=True), transient=True) as progress:
+                    task = progress.add_task(f"exporting {device_id}", total=total)
+
+                    def counted() -> Any:
+                        for n, reading in enumerate(readings, start=1):
+                            if n % 1000 == 0:
+                                progress.update(task, completed=n)
+                            yield reading
+
+                    written = _write(output, counted(), sink)
+                click.echo(f"{written:,} readings written to {output_file}", err=True)
+            else:
+                _write(output, readings, sink)
+        finally:
+            if output_file is not None:
+                sink.close()
+    finally:
+        database.close()
+
+
+def _write(output: str, readings: Any, sink: IO[str]) -> int:
+    if output == "csv":
+        return write_csv(readings, sink)
+    count = 0
+    if output == "json":
+        sink.write("[")
+        for count, reading in enumerate(readings, start=1):
+            sink.write(("," if count > 1 else "") + "\n" + json.dumps(reading.to_wire()))
+        sink.write("\n]\n")
+        return count
+    sink.write(f"{'time':<28}{'temp °C':>9}{'hum %':>7}{'shock g':>9}{'bat %':>7}{'seq':>8}\n")
+    for r in readings:
+        count += 1
+        sink.write(
+            f"{local(r.at):<28}{r.temperature_c:>9.2f}{r.humidity_pct:>7.1f}"
+            f"{r.shock_g:>9.2f}{r.battery_pct:>7.1f}{'' if r.seq is None else r.seq:>8}\n"
+        )
+    return count
+
+
+@click.command()
+@click.option("--fleet", default=None)
+@click.option("--device", "device_id", default=None)
+@click.option("--since", default=None, help="Only occurrences started within, e.g. 24h.")
+@FORMAT_OPTION
+@DB_OPTION
+@click.pass_context
+def excursions(
+    ctx: click.Context,
+    fleet: str | None,
+    device_id: str | None,
+    since: str | None,
+    output: str,
+    db: Path | None,
+) -> None:
+    """Alarm occurrences with start, end, duration and peak.
+
+    Example: coldchain excursions --since 24h
+    """
+    begin = window(since, None, None)[0] if since else None
+    database = _store(ctx, db)
+    try:
+        found = SqliteAlarmStore(database).list(device_id=device_id, fleet_id=fleet, limit=100_000)
+    finally:
+        database.close()
+    found = [a for a in found if begin is None or a.started_at >= begin]
+    if output == "json":
+        click.echo(json.dumps([alarm_document(a) for a in found], indent=2))
+        return
+    table = Table(title=f"{len(found)} excursions")
+    for column in ("device", "rule", "severity", "start", "end", "duration", "peak"):
+        table.add_column(column)
+    for a in found:
+        table.add_row(
+            a.device_id,
+            a.rule,
+            a.severity.value,
+            local(a.started_at),
+            local(a.cleared_at),
+            span(a.duration.total_seconds()),
+            f"{a.peak:g}",
+        )
+    Console().print(table)
+
+
+@click.group()
+def dlq() -> None:
+    """Dead letters: what could not be stored, and why."""
+
+
+@dlq.command("list")
+@click.option("--limit", type=click.IntRange(1, 100_000), default=50, show_default=True)
+@FORMAT_OPTION
+@DB_OPTION
+@click.pass_context
+def dlq_list(ctx: click.Context, limit: int, output: str, db: Path | None) -> None:
+    """Dead letters, newest first, with their reasons. Example: coldchain dlq list --format json"""
+    database = _store(ctx, db)
+    try:
+        letters = SqliteDeadLetterStore(database).list(limit)
+    finally:
+        database.close()
+    documents = [
+        {
+            "id": s.id,
+            "kind": s.letter.kind.value,
+            "topic": s.letter.topic,
+            "received_at": to_canonical(s.letter.received_at),
+            "reason": s.letter.reason,
+            "attempts": s.attempts,
+            "payload": s.letter.payload.decode("utf-8", "replace")[:500],
+        }
+        for s in letters
+    ]
+    if output == "json":
+        click.echo(json.dumps(documents, indent=2))
+        return
+    table = Table(title=f"{len(documents)} dead letters")
+    for column in ("id", "kind", "topic", "received", "attempts", "reason"):
+        table.add_column(column)
+    for d in documents:
+        table.add_row(
+            str(d["id"]),
+            str(d["kind"]),
+            str(d["topic"]),
+            local(parse_iso(str(d["received_at"]))),
+            str(d["attempts"]),
+            str(d["reason"]),
+        )
+    Console().print(table)
+
+
+@dlq.command("replay")
+@click.option("--id", "letter_id", type=int, default=None, help="One dead letter.")
+@click.option("--all", "replay_all", is_flag=True, help="Every dead letter.")
+@DB_OPTION
+@click.pass_context
+def dlq_replay(
+    ctx: click.Context, letter_id: int | None, replay_all: bool, db: Path | None
+) -> None:
+    """Send dead letters through processing again (after a fix); those that still fail stay,
+    with the new reason. Example: coldchain dlq replay --all
+    """
+    if (letter_id is None) == (not replay_all):
+        raise click.UsageError("give --id N or --all")
+    database = _store(ctx, db)
+    letters_store = SqliteDeadLetterStore(database)
+    readings = SqliteReadingStore(database)
+    processor = Processor(readings, letters_store, SqliteEventStore(database))
+    alarms = AlarmEngine(
+        readings,
+        SqliteAlarmStore(database),
+        SqliteOutbox(database, {"log": Severity.INFO}),
+        default_profile(),
+    )
+    try:
+        if letter_id is not None:
+            one = letters_store.get(letter_id)
+            if one is None:
+                raise NotFoundError(f"no dead letter {letter_id}")
+            targets = [one]
+        else:
+            targets = letters_store.list(limit=10_000_000)
+        recovered = 0
+        with Progress(console=Console(stderr=True), transient=True) as progress:
+            task = progress.add_task("replaying", total=len(targets))
+            for stored in targets:
+                letter = stored.letter
+                message = Message(letter.topic, letter.payload, letter.received_at)
+                with database.transaction():
+                    [result] = processor.process_batch([message])
+                    if result.outcome in (Outcome.STORED, Outcome.DUPLICATE):
+                        letters_store.delete(stored.id)
+                        recovered += 1
+                        if result.outcome is Outcome.STORED and result.reading is not None:
+                            alarms.after_store([result.reading], datetime.now(UTC))
+                progress.advance(task)
+    finally:
+        database.close()
+    click.echo(
+        f"replayed {len(targets)}: {recovered} stored, {len(targets) - recovered} still failing"
+    )
+
+
+@click.command()
+@click.argument("device_id")
+@click.option("--from", "start", required=True, help="ISO 8601 with a zone.")
+@click.option("--to", "end", required=True, help="ISO 8601 with a zone.")
+@click.option(
+    "--profile",
+    "profile_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Alarm profile (TOML) [the built-in default].",
+)
+@click.option(
+    "--format",
+    "output",
+    type=click.Choice(["pdf", "html", "csv", "json"]),
+    default="json",
+    show_default=True,
+)
+@click.option(
+    "-o",
+    "--output-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="[stdout for json/csv/html; report-DEVICE.pdf for pdf]",
+)
+@DB_OPTION
+@click.pass_context
+def report(
+    ctx: click.Context,
+    device_id: str,
+    start: str,
+    end: str,
+    profile_path: Path | None,
+    output: str,
+    output_file: Path | None,
+    db: Path | None,
+) -> None:
+    """The shipment report for QA release: completeness, min/max/mean, MKT, time in range,
+    excursions, verdict; PDF and HTML with a chart.
+
+    Example: coldchain report reefer-0001 --from 2024-01-15T00:00Z --to 2024-01-17T00:00Z
+    --format pdf
+    """
+    begin, until = window(None, start, end)
+    profile = load_profile_file(profile_path) if profile_path else default_profile()
+    database = _store(ctx, db)
+    try:
+        if device_id not in {d["device_id"] for d in SqliteReadModel(database).devices()}:
+            raise NotFoundError(f"unknown device {device_id!r}")
+        readings = list(
+            SqliteReadingStore(database).between(
+                device_id, to_canonical(begin), to_canonical(until)
+            )
+        )
+        if output == "csv":
+            sink: IO[str] = output_file.open("w", newline="") if output_file else sys.stdout
+            try:
+                write_csv(readings, sink)
+            finally:
+                if output_file:
+                    sink.close()
+            return
+    finally:
+        database.close()
+    try:
+        trip = summarise_trip(readings, begin, until, profile)
+    except ValueError:
+        raise ConfigurationError(f"{device_id} has no readings between {start} and {end}") from None
+    if output == "pdf":
+        path = output_file or Path(f"report-{device_id}.pdf")
+        render_pdf(trip, readings, path)
+        click.echo(f"report written to {path}", err=True)
+        return
+    text = (
+        json.dumps(summary_document(trip), indent=2)
+        if output == "json"
+        else render_html(trip, readings)
+    )
+    if output_file:
+        output_file.write_text(text)
+        click.echo(f"report written to {output_file}", err=True)
+    else:
+        click.echo(text)
+
+
+COMMANDS = (devices, device, telemetry, excursions, dlq, report)
