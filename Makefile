@@ -36,7 +36,10 @@ lambda: $(STAMP)
 
 ## Benchmarks (on demand, not part of the tests); each rewrites its section of docs/performance.md.
 bench: bootstrap
+	@scripts/ensure-chromium
 	$(BIN)/python -m benchmarks.simulator_fleet --devices 1000 --interval 10 --duration 120
+	$(BIN)/python -m benchmarks.dashboard_render --devices 100 --hours 24
+	$(BIN)/python -m benchmarks.csv_export --rows 100000 1000000
 
 ## The whole suite: lint, types, then unit, functional and integration tests.
 test: bootstrap $(CHECKOV_STAMP) lint typecheck

@@ -160,17 +160,17 @@ def main() -> None:
                     lambda d: d.find_elements(By.CSS_SELECTOR, "#d-chart svg polyline")
                 )
                 device_loads.append(time.perf_counter() - started)
+            api = {
+                "/api/devices": timed_api(base + "/api/devices"),
+                "/api/trend?hours=1&points=240": timed_api(base + "/api/trend?hours=1&points=240"),
+                "/api/ingest?minutes=60": timed_api(base + "/api/ingest?minutes=60"),
+                "/api/readings?device=reefer-0010&hours=24&points=300": timed_api(
+                    base + "/api/readings?device=reefer-0010&hours=24&points=300"
+                ),
+            }
         finally:
             driver.quit()
             server.shutdown()
-        api = {
-            "/api/devices": timed_api(base + "/api/devices"),
-            "/api/trend?hours=1&points=240": timed_api(base + "/api/trend?hours=1&points=240"),
-            "/api/ingest?minutes=60": timed_api(base + "/api/ingest?minutes=60"),
-            "/api/readings?device=reefer-0010&hours=24&points=300": timed_api(
-                base + "/api/readings?device=reefer-0010&hours=24&points=300"
-            ),
-        }
     page = statistics.median(loads)
     device_page = statistics.median(device_loads)
     verdict = "within" if max(page, device_page) < 2.0 else "over"
