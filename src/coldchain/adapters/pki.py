@@ -71,6 +71,14 @@ class LocalPki:
         devices = self.directory / "devices"
         return Credentials(devices / f"{device_id}.crt", devices / f"{device_id}.key", self.ca_cert)
 
+    @property
+    def crl(self) -> Path:
+        return self.directory / "crl.pem"
+
+    @property
+    def revoked_file(self) -> Path:
+        return self.directory / "revoked.txt"
+
     def init(self) -> list[Path]:
         """Create the CA, the broker and the processor certificates if missing.
 
@@ -116,9 +124,59 @@ class LocalPki:
         san = [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
         written += self._issue(self.broker(), "coldchain-broker", server=True, san=san)
         written += self._issue(self.processor(), PROCESSOR_IDENTITY, server=False)
+        if not self.crl.exists():
+            self._write_crl()
+            written.append(self.crl)
         return written
 
-    def issue_device(self, device_id: str, validity: timedelta = LEAF_VALIDITY) -> Credentials:
+    def revoke(self, device_id: str) -> int:
+        """Revoke a device's certificate: its serial joins the CRL the broker checks.
+
+        Returns:
+            The revoked serial number.
+
+        Raises:
+            PkiError: the device has no certificate here.
+        """
+        cert_path = self.device(device_id).cert
+        if not cert_path.exists():
+            raise PkiError(f"no certificate for {device_id!r} in {self.directory}")
+        serial = x509.load_pem_x509_certificate(cert_path.read_bytes()).serial_number
+        serials = self._revoked_serials()
+        if serial not in serials:
+            with self.revoked_file.open("a") as revoked:
+                revoked.write(f"{serial} {device_id}\n")
+        self._write_crl()
+        return serial
+
+    def _revoked_serials(self) -> set[int]:
+        if not self.revoked_file.exists():
+            return set()
+        return {int(line.split()[0]) for line in self.revoked_file.read_text().splitlines() if line}
+
+    def _write_crl(self) -> None:
+        """The CRL, signed by the CA, valid for a year (rewritten on every revocation)."""
+        ca_cert, ca_key = self._load_ca()
+        now = datetime.now(UTC)
+        builder = (
+            x509.CertificateRevocationListBuilder()
+            .issuer_name(ca_cert.subject)
+            .last_update(now - timedelta(minutes=5))
+            .next_update(now + timedelta(days=365))
+        )
+        for serial in sorted(self._revoked_serials()):
+            builder = builder.add_revoked_certificate(
+                x509.RevokedCertificateBuilder().serial_number(serial).revocation_date(now).build()
+            )
+        crl = builder.sign(ca_key, hashes.SHA256())
+        _write_atomic(self.crl, crl.public_bytes(serialization.Encoding.PEM), 0o644)
+
+    def issue_device(
+        self,
+        device_id: str,
+        validity: timedelta = LEAF_VALIDITY,
+        not_before: datetime | None = None,
+    ) -> Credentials:
         """Issue (once) a device certificate whose CN is the device id.
 
         Raises:
@@ -128,7 +186,13 @@ class LocalPki:
             raise PkiError(f"{device_id!r} is not a device id (1-128 of A-Z a-z 0-9 _ -)")
         if device_id in RESERVED_IDENTITIES:
             raise PkiError(f"{device_id!r} is reserved for a service identity")
-        self._issue(self.device(device_id), device_id, server=False, validity=validity)
+        self._issue(
+            self.device(device_id),
+            device_id,
+            server=False,
+            validity=validity,
+            not_before=not_before,
+        )
         return self.device(device_id)
 
     def _issue(
@@ -139,12 +203,13 @@ class LocalPki:
         server: bool,
         san: list[x509.GeneralName] | None = None,
         validity: timedelta = LEAF_VALIDITY,
+        not_before: datetime | None = None,
     ) -> list[Path]:
         if target.cert.exists() and target.key.exists() and _still_valid(target.cert):
             return []
         ca_cert, ca_key = self._load_ca()
         key = ec.generate_private_key(ec.SECP256R1())
-        now = datetime.now(UTC)
+        now = not_before + timedelta(minutes=5) if not_before else datetime.now(UTC)
         usage = ExtendedKeyUsageOID.SERVER_AUTH if server else ExtendedKeyUsageOID.CLIENT_AUTH
         builder = (
             x509.CertificateBuilder()

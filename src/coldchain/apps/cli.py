@@ -107,6 +107,19 @@ def pki_issue(ctx: click.Context, device_ids: tuple[str, ...]) -> None:
         click.echo(f"{device_id}: {credentials.cert} {credentials.key}")
 
 
+@pki.command("revoke")
+@click.argument("device_id")
+@click.pass_context
+def pki_revoke(ctx: click.Context, device_id: str) -> None:
+    """Revoke a device's certificate (the broker refuses it after a restart).
+
+    Example: coldchain pki revoke reefer-0007
+    """
+    authority = LocalPki(_settings(ctx).pki_dir)
+    serial = authority.revoke(device_id)
+    click.echo(f"{device_id}: serial {serial:x} revoked in {authority.crl}; restart the broker")
+
+
 @cli.command()
 @click.option("--host", default=None, help="Address to listen on [127.0.0.1].")
 @click.option("--port", type=click.IntRange(1, 65535), default=None, help="TLS port [8883].")
