@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-_TIERS = ("unit", "functional", "integration")
+_TIERS = ("unit", "functional", "integration", "faults")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -119,10 +119,13 @@ class Stack:
         extra: list[str] | None = None,
     ) -> subprocess.Popen[bytes]:
         args = (["--shared"] if shared else []) + (extra or [])
+        before = self.worker_log(client_id).count("processing 127.0.0.1")
         with (self.home / f"{client_id}.log").open("ab") as log:
             process = self._spawn_worker(client_id, log, args)
         self.workers.append(process)
-        wait_until(lambda: self._worker_connected(client_id, process), 20, "worker subscribed")
+        wait_until(
+            lambda: self._worker_connected(client_id, process, before), 20, "worker subscribed"
+        )
         return process
 
     def _spawn_worker(self, client_id: str, log: Any, extra: list[str]) -> subprocess.Popen[bytes]:
@@ -149,12 +152,14 @@ class Stack:
             env={**os.environ, "COLDCHAIN_LOG_LEVEL": "INFO"},
         )
 
-    def _worker_connected(self, client_id: str, process: subprocess.Popen[bytes]) -> bool:
+    def _worker_connected(
+        self, client_id: str, process: subprocess.Popen[bytes], before: int = 0
+    ) -> bool:
         if process.poll() is not None:
             raise AssertionError(
                 f"worker exited with {process.returncode}: {self.worker_log(client_id)}"
             )
-        return "processing 127.0.0.1" in self.worker_log(client_id)
+        return self.worker_log(client_id).count("processing 127.0.0.1") > before
 
     def worker_log(self, client_id: str = "coldchain-worker-1") -> str:
         path = self.home / f"{client_id}.log"

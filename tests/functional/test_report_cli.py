@@ -79,6 +79,7 @@ def test_json_report_has_every_number_right(home: Path, capsys: pytest.CaptureFi
         "expected_by_interval": 145,
         "expected_by_seq": 145,
         "missing_by_seq": 2,
+        "missing_seq_ranges": [[100, 101]],
     }
     assert (doc["first_reading"], doc["last_reading"]) == (
         "2024-01-15T09:00:00.000Z",

@@ -47,6 +47,7 @@ def summary_document(trip: TripSummary) -> dict[str, Any]:
             "expected_by_interval": trip.expected_by_interval,
             "expected_by_seq": trip.expected_by_seq,
             "missing_by_seq": trip.missing_seq,
+            "missing_seq_ranges": [list(r) for r in trip.missing_ranges],
         },
         "temperature_c": {
             "min": trip.minimum,

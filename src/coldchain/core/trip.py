@@ -12,7 +12,7 @@ from __future__ import annotations
 import itertools
 import math
 import statistics
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Final
@@ -48,6 +48,7 @@ class TripSummary:
     expected_by_interval: int
     expected_by_seq: int | None
     missing_seq: int | None
+    missing_ranges: tuple[tuple[int, int], ...]
     minimum: float
     maximum: float
     mean: float
@@ -71,6 +72,12 @@ class TripSummary:
     @property
     def verdict(self) -> str:
         return "excursions present" if self.excursions else "within profile"
+
+
+def seq_gaps(seqs: Iterable[int]) -> list[tuple[int, int]]:
+    """Inclusive ranges of sequence numbers missing between the lowest and highest seen."""
+    ordered = sorted(set(seqs))
+    return [(a + 1, b - 1) for a, b in itertools.pairwise(ordered) if b - a > 1]
 
 
 def mean_kinetic_temperature(readings: Sequence[Reading], spans: Sequence[timedelta]) -> float:
@@ -165,6 +172,7 @@ def summarise_trip(
         expected_by_interval=expected,
         expected_by_seq=expected_seq,
         missing_seq=None if expected_seq is None else expected_seq - len(seqs),
+        missing_ranges=tuple(seq_gaps(seqs)),
         minimum=min(temps),
         maximum=max(temps),
         mean=statistics.fmean(temps),
