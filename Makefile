@@ -40,6 +40,10 @@ bench: bootstrap
 	$(BIN)/python -m benchmarks.simulator_fleet --devices 1000 --interval 10 --duration 120
 	$(BIN)/python -m benchmarks.dashboard_render --devices 100 --hours 24
 	$(BIN)/python -m benchmarks.csv_export --rows 100000 1000000
+	$(BIN)/python -m benchmarks.processing_core --readings 100000
+	$(BIN)/python -m benchmarks.end_to_end --count 30000
+	$(BIN)/python -m benchmarks.storage --devices 100 --days 7
+	$(BIN)/python -m benchmarks.lambda_cost
 
 ## The whole suite: lint, types, then unit, functional and integration tests.
 test: bootstrap $(CHECKOV_STAMP) lint typecheck

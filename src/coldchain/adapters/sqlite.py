@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 from coldchain.core.alarms import Acknowledgement, Alarm, AlarmState
 from coldchain.core.errors import StorageError, StorageUnavailableError
@@ -124,6 +124,10 @@ _COLUMNS: Final = (
     "device_id, ts, fleet_id, temperature_c, humidity_pct, shock_g, battery_pct, "
     "latitude, longitude, firmware_version, seq"
 )
+_READ_COLUMNS: Final = (
+    "device_id, ts, temperature_c, humidity_pct, shock_g, battery_pct, "
+    "latitude, longitude, fleet_id, firmware_version, seq"
+)
 
 
 @contextmanager
@@ -222,21 +226,10 @@ class SqliteDatabase:
         self._conn.close()
 
 
-def _row_to_reading(row: tuple[object, ...]) -> Reading:
-    (device_id, ts, fleet_id, temp, hum, shock, battery, lat, lon, firmware, seq) = row
-    return Reading(
-        device_id=str(device_id),
-        timestamp=str(ts),
-        temperature_c=float(temp),  # type: ignore[arg-type]
-        humidity_pct=float(hum),  # type: ignore[arg-type]
-        shock_g=float(shock),  # type: ignore[arg-type]
-        battery_pct=float(battery),  # type: ignore[arg-type]
-        latitude=None if lat is None else float(lat),  # type: ignore[arg-type]
-        longitude=None if lon is None else float(lon),  # type: ignore[arg-type]
-        fleet_id=None if fleet_id is None else str(fleet_id),
-        firmware_version=None if firmware is None else str(firmware),
-        seq=None if seq is None else int(seq),  # type: ignore[call-overload]
-    )
+def _row_to_reading(row: tuple[Any, ...]) -> Reading:
+    """A row selected with ``_READ_COLUMNS`` (Reading's field order). STRICT REAL columns
+    come back as floats and INTEGER as ints, so no conversion is needed on this hot path."""
+    return Reading(*row)
 
 
 def _reading_row(reading: Reading) -> tuple[object, ...]:
@@ -300,14 +293,14 @@ class SqliteReadingStore:
 
     def _get(self, device_id: str, ts: str) -> Reading | None:
         row = self._db.connection.execute(
-            f"SELECT {_COLUMNS} FROM readings WHERE device_id = ? AND ts = ?", (device_id, ts)
+            f"SELECT {_READ_COLUMNS} FROM readings WHERE device_id = ? AND ts = ?", (device_id, ts)
         ).fetchone()
         return None if row is None else _row_to_reading(row)
 
     def recent(self, device_id: str, until: str, limit: int) -> list[Reading]:
         with _translated():
             rows = self._db.connection.execute(
-                f"SELECT {_COLUMNS} FROM readings WHERE device_id = ? AND ts <= ? "
+                f"SELECT {_READ_COLUMNS} FROM readings WHERE device_id = ? AND ts <= ? "
                 "ORDER BY ts DESC LIMIT ?",
                 (device_id, until, limit),
             ).fetchall()
@@ -315,14 +308,14 @@ class SqliteReadingStore:
 
     def between(self, device_id: str, start: str, end: str) -> Iterator[Reading]:
         return self._stream(
-            f"SELECT {_COLUMNS} FROM readings WHERE device_id = ? AND ts BETWEEN ? AND ? "
+            f"SELECT {_READ_COLUMNS} FROM readings WHERE device_id = ? AND ts BETWEEN ? AND ? "
             "ORDER BY ts",
             (device_id, start, end),
         )
 
     def fleet_between(self, fleet_id: str, start: str, end: str) -> Iterator[Reading]:
         return self._stream(
-            f"SELECT {_COLUMNS} FROM readings WHERE fleet_id = ? AND ts BETWEEN ? AND ? "
+            f"SELECT {_READ_COLUMNS} FROM readings WHERE fleet_id = ? AND ts BETWEEN ? AND ? "
             "ORDER BY ts, device_id",
             (fleet_id, start, end),
         )
@@ -334,7 +327,7 @@ class SqliteReadingStore:
                 yield from (_row_to_reading(row) for row in rows)
 
     def latest(self) -> list[Reading]:
-        columns = ", ".join(f"r.{name.strip()}" for name in _COLUMNS.split(","))
+        columns = ", ".join(f"r.{name.strip()}" for name in _READ_COLUMNS.split(","))
         with _translated():
             rows = self._db.connection.execute(
                 f"SELECT {columns} FROM devices d JOIN readings r "

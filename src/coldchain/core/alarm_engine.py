@@ -75,18 +75,24 @@ class AlarmEngine:
                 changed.append(cleared)
                 notes.append(Notification(NotificationKind.CLEARED, cleared))
         rule_alarms = {a.id: a for a in stored if a.rule != SILENCE_RULE}
-        violating = any(rule.violates(r) for r in new for rule in profile.rules)
-        if not violating and not rule_alarms:
+        # Only rules that a new reading violates, or that have an open or recent alarm, can
+        # change: the others are not evaluated (a battery alarm does not pay for 24 h of the
+        # cumulative temperature rule).
+        rules = [
+            rule
+            for rule in profile.rules
+            if any(rule.violates(r) for r in new)
+            or any(a.rule == rule.name for a in rule_alarms.values())
+        ]
+        if not rules:
             return changed, notes
+        lookback = max(rule.lookback for rule in rules) + profile.max_gap
         start = min(
-            [
-                earliest - profile.lookback,
-                *(a.started_at - profile.max_gap for a in rule_alarms.values()),
-            ]
+            [earliest - lookback, *(a.started_at - profile.max_gap for a in rule_alarms.values())]
         )
         window = list(self._readings.between(device_id, to_canonical(start), LAST_TIMESTAMP))
         computed: dict[str, Alarm] = {}
-        for rule in profile.rules:
+        for rule in rules:
             for occurrence in evaluate(rule, window, profile.max_gap):
                 alarm = from_occurrence(occurrence, rule.severity, rule.describe())
                 computed[alarm.id] = alarm
