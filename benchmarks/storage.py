@@ -80,7 +80,11 @@ def insert_rates(root: Path, count: int) -> tuple[float, float]:
 
 
 def fill(path: Path, devices: int, days: int) -> int:
+    """Bulk load: the fleet index is dropped during the load and rebuilt after (the final
+    store is the same), and the load does not fsync; only the queries are measured."""
     db = SqliteDatabase(path)
+    db.connection.execute("PRAGMA synchronous=OFF")
+    db.connection.execute("DROP INDEX readings_by_fleet")
     per_device = days * 8640
     start = datetime.now(UTC) - timedelta(days=days)
     total = 0
@@ -112,6 +116,7 @@ def fill(path: Path, devices: int, days: int) -> int:
                 (device, to_canonical(start), last, per_device),
             )
         total += per_device
+    db.connection.execute("CREATE INDEX readings_by_fleet ON readings (fleet_id, ts)")
     db.close()
     return total
 
