@@ -195,6 +195,29 @@ class Stack:
         self.devices.append(device)
         return device
 
+    def simulate(
+        self, *args: str, stdout: int | None = subprocess.DEVNULL
+    ) -> subprocess.Popen[str]:
+        """``coldchain simulate`` against this broker, as a process (stderr piped)."""
+        return subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "coldchain",
+                "--home",
+                str(self.home),
+                "simulate",
+                "--endpoint",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                *args,
+            ],
+            stdout=stdout,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+
     def rows(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         if not self.db_path.exists():
             return []

@@ -17,27 +17,6 @@ from coldchain.adapters.mosquitto import BrokerConfig, MosquittoProcess
 from tests.stack import Stack, reading_body, wait_until
 
 
-def simulate(stack: Stack, *args: str) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "coldchain",
-            "--home",
-            str(stack.home),
-            "simulate",
-            "--endpoint",
-            "127.0.0.1",
-            "--port",
-            str(stack.port),
-            *args,
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-
-
 def assert_exactly_once(stack: Stack, devices: list[str], seqs: range) -> None:
     for device in devices:
         rows = stack.rows("SELECT seq FROM readings WHERE device_id = ? ORDER BY ts", (device,))
@@ -53,8 +32,7 @@ def peak_rss_mib(pid: int) -> float:
 
 def test_broker_restarted_mid_stream_from_50_devices(stack: Stack) -> None:
     stack.start_worker()
-    fleet = simulate(
-        stack,
+    fleet = stack.simulate(
         "--devices",
         "50",
         "--interval",

@@ -9,20 +9,10 @@ from pathlib import Path
 import pytest
 
 from coldchain.adapters.sqlite import SqliteAlarmStore, SqliteDatabase
-from coldchain.apps.cli import main
 from coldchain.core.alarms import Alarm, AlarmState, alarm_id
 from coldchain.core.rules import Severity
+from tests.cli import run
 from tests.factories import T0
-
-
-def run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    code = 0
-    try:
-        main(args)
-    except SystemExit as exited:
-        code = exited.code if isinstance(exited.code, int) else 1
-    out = capsys.readouterr()
-    return code, out.out, out.err
 
 
 @pytest.fixture

@@ -18,27 +18,17 @@ from coldchain.adapters.sqlite import (
     SqliteEventStore,
     SqliteReadingStore,
 )
-from coldchain.apps.cli import main
 from coldchain.core.messages import Message
 from coldchain.core.processing import Processor
 from coldchain.core.timestamps import to_canonical
 from coldchain.core.topics import telemetry_topic
+from tests.cli import run
 from tests.factories import T0
 
 STEP = timedelta(minutes=10)
 HOT = range(60, 64)  # 10:00 to 10:40 at 10 °C
 LOST = (100, 101)  # two readings never arrived
 WINDOW = ["--from", "2024-01-15T09:00:00Z", "--to", "2024-01-16T09:00:00Z"]
-
-
-def run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    code = 0
-    try:
-        main(args)
-    except SystemExit as exited:
-        code = exited.code if isinstance(exited.code, int) else 1
-    out = capsys.readouterr()
-    return code, out.out, out.err
 
 
 @pytest.fixture

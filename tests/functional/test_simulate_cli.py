@@ -7,18 +7,10 @@ from pathlib import Path
 import pytest
 
 from coldchain.adapters.pki import LocalPki
-from coldchain.apps.cli import main
 from coldchain.apps.simulator.run import original_line
 from coldchain.core.reading import Reading
+from tests.cli import run
 from tests.stack import free_port
-
-
-def run_cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as exited:
-        main(args)
-    captured = capsys.readouterr()
-    code = exited.value.code
-    return (code if isinstance(code, int) else 1), captured.out, captured.err
 
 
 def assert_one_line_error(err: str, fragment: str) -> None:
@@ -45,7 +37,7 @@ def test_missing_certificate(
     monkeypatch.setenv("CERT_PATH", str(tmp_path / "nope.crt"))
     monkeypatch.setenv("KEY_PATH", str(tmp_path / "nope.key"))
     monkeypatch.setenv("CA_PATH", str(tmp_path / "ca.crt"))
-    code, _, err = run_cli(["simulate", "--count", "1"], capsys)
+    code, _, err = run(["simulate", "--count", "1"], capsys)
     assert code != 0
     assert_one_line_error(err, "not found")
 
@@ -53,7 +45,7 @@ def test_missing_certificate(
 def test_unreadable_certificate(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     for name in ("bad.crt", "bad.key", "ca.crt"):
         (tmp_path / name).write_text("this is not PEM\n")
-    code, _, err = run_cli(
+    code, _, err = run(
         [
             "simulate",
             "--cert",
@@ -75,7 +67,7 @@ def test_nothing_listening_at_the_endpoint(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     LocalPki(tmp_path / "pki").init()
-    code, _, err = run_cli(
+    code, _, err = run(
         [
             "--home",
             str(tmp_path),
@@ -95,12 +87,12 @@ def test_nothing_listening_at_the_endpoint(
 
 def test_unknown_scenario(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     LocalPki(tmp_path / "pki").init()
-    code, _, err = run_cli(["--home", str(tmp_path), "simulate", "--scenario", "meteor"], capsys)
+    code, _, err = run(["--home", str(tmp_path), "simulate", "--scenario", "meteor"], capsys)
     assert code != 0
     assert_one_line_error(err, "unknown scenario 'meteor'")
 
 
 def test_bad_argument_is_one_line(capsys: pytest.CaptureFixture[str]) -> None:
-    code, _, err = run_cli(["simulate", "--interval", "soon"], capsys)
+    code, _, err = run(["simulate", "--interval", "soon"], capsys)
     assert code == 2
     assert_one_line_error(err, "--interval")

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -68,27 +66,6 @@ def write_profile(stack: Stack, silence: str) -> Path:
     return path
 
 
-def simulate(stack: Stack, *args: str) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "coldchain",
-            "--home",
-            str(stack.home),
-            "simulate",
-            "--endpoint",
-            "127.0.0.1",
-            "--port",
-            str(stack.port),
-            *args,
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-
-
 def alarms(stack: Stack) -> list[tuple[str, str, str, str]]:
     return [
         (row[0], row[1], row[2], row[3])
@@ -116,8 +93,8 @@ def test_fleet_alarms_raise_clear_and_reach_webhook_and_email(stack: Stack) -> N
                 "info",
             ]
         )
-        fleet = simulate(
-            stack, "--devices", "6", "--interval", "0.5", "--duration", "45", "--seed", "2"
+        fleet = stack.simulate(
+            "--devices", "6", "--interval", "0.5", "--duration", "45", "--seed", "2"
         )
         _, err = fleet.communicate(timeout=150)
         assert fleet.returncode == 0, err
@@ -150,7 +127,7 @@ def test_fleet_alarms_raise_clear_and_reach_webhook_and_email(stack: Stack) -> N
 def test_a_stopped_device_raises_silence_and_clears_when_back(stack: Stack) -> None:
     stack.start_worker(extra=["--profile", str(write_profile(stack, "3s")), "--sweep-every", "0.5"])
     devices = {
-        d: simulate(stack, "--device-id", d, "--interval", "0.5", "--scenario", "healthy")
+        d: stack.simulate("--device-id", d, "--interval", "0.5", "--scenario", "healthy")
         for d in ("dev-1", "dev-2", "dev-3")
     }
     try:
@@ -164,8 +141,8 @@ def test_a_stopped_device_raises_silence_and_clears_when_back(stack: Stack) -> N
         )
         [(device,)] = stack.rows("SELECT device_id FROM alarms WHERE rule = 'DeviceSilence'")
         assert device == "dev-2"
-        devices["dev-2"] = simulate(
-            stack, "--device-id", "dev-2", "--interval", "0.5", "--scenario", "healthy"
+        devices["dev-2"] = stack.simulate(
+            "--device-id", "dev-2", "--interval", "0.5", "--scenario", "healthy"
         )
         wait_until(
             lambda: stack.count("alarms", "rule = 'DeviceSilence' AND state = 'cleared'") == 1,

@@ -11,7 +11,7 @@ import pytest
 from cryptography import x509
 from moto import mock_aws
 
-from coldchain.apps.cli import main
+from tests.cli import run
 
 
 @pytest.fixture
@@ -31,16 +31,6 @@ def iot(monkeypatch: pytest.MonkeyPatch) -> Iterator[object]:
             ),
         )
         yield client
-
-
-def run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    code: int = 0
-    try:
-        main(args)
-    except SystemExit as exited:
-        code = exited.code if isinstance(exited.code, int) else 1
-    out = capsys.readouterr()
-    return code, out.out, out.err
 
 
 def test_csr_then_provision_registers_the_device(

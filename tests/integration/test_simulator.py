@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -12,24 +11,7 @@ from tests.stack import Stack, wait_until
 
 
 def simulate(stack: Stack, *args: str) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "coldchain",
-            "--home",
-            str(stack.home),
-            "simulate",
-            "--endpoint",
-            "127.0.0.1",
-            "--port",
-            str(stack.port),
-            *args,
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    return stack.simulate(*args, stdout=subprocess.PIPE)  # these tests read what it prints
 
 
 def test_single_device_prints_the_original_line_and_is_stored(stack: Stack) -> None:

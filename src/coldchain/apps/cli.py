@@ -24,6 +24,7 @@ from coldchain.adapters.mqtt import MqttConsumer
 from coldchain.adapters.notify import Channel, LogChannel, SmtpChannel, WebhookChannel
 from coldchain.adapters.pki import LocalPki
 from coldchain.adapters.sqlite import SqliteAlarmStore, SqliteDatabase
+from coldchain.apps.clictx import open_store, settings_of
 from coldchain.apps.dispatcher import Dispatcher
 from coldchain.apps.operator_cli import COMMANDS as OPERATOR_COMMANDS
 from coldchain.apps.render import alarm_document, print_alarms
@@ -48,12 +49,6 @@ EXIT_ERROR = 1
 EXIT_USAGE = 2
 
 
-def _settings(ctx: click.Context) -> Settings:
-    settings = ctx.obj
-    assert isinstance(settings, Settings)
-    return settings
-
-
 @click.group()
 @click.option(
     "--home",
@@ -67,7 +62,7 @@ def cli(ctx: click.Context, home: Path | None) -> None:
     """Cold chain monitoring: local broker, processor worker, devices and queries."""
     ctx.obj = Settings.from_env().override(home=home)
     logging.basicConfig(
-        level=_settings(ctx).log_level,
+        level=settings_of(ctx).log_level,
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
     )
 
@@ -84,7 +79,7 @@ def pki_init(ctx: click.Context) -> None:
 
     Example: coldchain pki init
     """
-    authority = LocalPki(_settings(ctx).pki_dir)
+    authority = LocalPki(settings_of(ctx).pki_dir)
     written = authority.init()
     click.echo(
         f"{len(written)} files written in {authority.directory}"
@@ -101,7 +96,7 @@ def pki_issue(ctx: click.Context, device_ids: tuple[str, ...]) -> None:
 
     Example: coldchain pki issue reefer-0001 reefer-0002
     """
-    authority = LocalPki(_settings(ctx).pki_dir)
+    authority = LocalPki(settings_of(ctx).pki_dir)
     for device_id in device_ids:
         credentials = authority.issue_device(device_id)
         click.echo(f"{device_id}: {credentials.cert} {credentials.key}")
@@ -115,7 +110,7 @@ def pki_revoke(ctx: click.Context, device_id: str) -> None:
 
     Example: coldchain pki revoke reefer-0007
     """
-    authority = LocalPki(_settings(ctx).pki_dir)
+    authority = LocalPki(settings_of(ctx).pki_dir)
     serial = authority.revoke(device_id)
     click.echo(f"{device_id}: serial {serial:x} revoked in {authority.crl}; restart the broker")
 
@@ -129,7 +124,7 @@ def broker(ctx: click.Context, host: str | None, port: int | None) -> None:
 
     Example: coldchain broker --port 8883
     """
-    settings = _settings(ctx).override(mqtt_host=host, mqtt_port=port)
+    settings = settings_of(ctx).override(mqtt_host=host, mqtt_port=port)
     authority = LocalPki(settings.pki_dir)
     authority.init()
     process = MosquittoProcess(
@@ -235,7 +230,7 @@ def worker(
 
     Example: coldchain worker --db .coldchain/coldchain.db
     """
-    settings = _settings(ctx).override(mqtt_host=host, mqtt_port=port, db_path=db)
+    settings = settings_of(ctx).override(mqtt_host=host, mqtt_port=port, db_path=db)
     alarm_profile = load_profile_file(profile_path) if profile_path else default_profile()
     channels = _channels(webhook, webhook_min_severity, smtp, mail_from, mail_to, mail_min_severity)
     credentials = LocalPki(settings.pki_dir).processor()
@@ -363,7 +358,7 @@ def simulate(ctx: click.Context, /, **options: Any) -> None:
     Examples: coldchain simulate --count 5 --interval 1;
     coldchain simulate --devices 1000 --interval 10 --duration 120
     """
-    settings = _settings(ctx)
+    settings = settings_of(ctx)
     env = env_defaults()
     interval = options["interval"] or float(env["interval"] or 10)
     request = SimulateRequest(
@@ -454,7 +449,7 @@ def up(
 
     Example: coldchain up --devices 25 --interval 2   (dashboard on http://127.0.0.1:8080)
     """
-    settings = _settings(ctx).override(home=data_dir, mqtt_port=port)
+    settings = settings_of(ctx).override(home=data_dir, mqtt_port=port)
     options = UpOptions(
         devices,
         interval,
@@ -478,8 +473,8 @@ def dashboard(ctx: click.Context, host: str, port: int, db: Path | None) -> None
     """
     from coldchain.apps.dashboard.server import make_server  # noqa: PLC0415 - only this command
 
-    settings = _settings(ctx).override(db_path=db)
-    database = _open_store(settings)
+    settings = settings_of(ctx).override(db_path=db)
+    database = open_store(settings)
     database.close()
     try:
         server = make_server(settings.database, host, port)
@@ -522,7 +517,7 @@ def alarms_list(
     db: Path | None,
 ) -> None:
     """Alarm records, newest first. Example: coldchain alarms list --active --fleet reefer-fleet"""
-    database = _open_store(_settings(ctx).override(db_path=db))
+    database = open_store(settings_of(ctx).override(db_path=db))
     try:
         found = SqliteAlarmStore(database).list(
             active=True if active else None, device_id=device, fleet_id=fleet, limit=limit
@@ -548,7 +543,7 @@ def alarms_ack(
 
     Example: coldchain alarms ack 3f2a9c1b7d0e --comment "moved to cold room"
     """
-    database = _open_store(_settings(ctx).override(db_path=db))
+    database = open_store(settings_of(ctx).override(db_path=db))
     try:
         with database.transaction():
             acked = acknowledge_alarm(
@@ -563,12 +558,6 @@ def alarms_ack(
     click.echo(
         f"acknowledged {acked.id} ({acked.rule} on {acked.device_id}) by {by or getpass.getuser()}"
     )
-
-
-def _open_store(settings: Settings) -> SqliteDatabase:
-    if not settings.database.exists():
-        raise ConfigurationError(f"no store at {settings.database} (start the stack first)")
-    return SqliteDatabase(settings.database)
 
 
 @cli.group()
@@ -592,7 +581,7 @@ def aws_csr(ctx: click.Context, device_id: str, out_dir: Path | None) -> None:
     """
     from coldchain.adapters.pki import make_csr  # noqa: PLC0415 - keep `coldchain --help` fast
 
-    key, csr = make_csr(device_id, out_dir or _settings(ctx).home / "aws")
+    key, csr = make_csr(device_id, out_dir or settings_of(ctx).home / "aws")
     click.echo(f"key {key}\ncsr {csr}")
 
 
@@ -633,7 +622,7 @@ def aws_provision(
         write_certificate,
     )
 
-    csr_file = csr_path or _settings(ctx).home / "aws" / f"{device_id}.csr"
+    csr_file = csr_path or settings_of(ctx).home / "aws" / f"{device_id}.csr"
     if not csr_file.is_file():
         raise ConfigurationError(f"CSR not found: {csr_file} (make one with 'coldchain aws csr')")
     client = boto3.client("iot", region_name=region)
