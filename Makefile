@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 # checkov lives in its own environment: its pins would fight the project's.
-CHECKOV_VENV := .venv-checkov
+CHECKOV_VENV := $(VENV)/checkov
 CHECKOV_VERSION := 3.3.30
 CHECKOV_STAMP := $(CHECKOV_VENV)/.installed-$(CHECKOV_VERSION)
 
@@ -61,4 +61,4 @@ unit: $(STAMP)
 	$(BIN)/pytest -m "unit or functional"
 
 clean:
-	rm -rf $(VENV) $(CHECKOV_VENV) .pytest_cache .mypy_cache .ruff_cache build dist
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build dist

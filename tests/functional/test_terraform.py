@@ -74,11 +74,14 @@ def test_every_variable_has_a_description_and_a_type() -> None:
 
 
 def checkov() -> str:
-    candidates = [os.environ.get("CHECKOV", ""), str(ROOT / ".venv-checkov" / "bin" / "checkov")]
+    candidates = [
+        os.environ.get("CHECKOV", ""),
+        str(ROOT / ".venv" / "checkov" / "bin" / "checkov"),
+    ]
     for candidate in candidates:
         if candidate and Path(candidate).exists():
             return candidate
-    pytest.fail("checkov is not installed: `make test` installs it into .venv-checkov")
+    pytest.fail("checkov is not installed: `make test` installs it into .venv/checkov")
 
 
 def test_checkov_finds_nothing_but_reasoned_skips() -> None:

@@ -376,6 +376,21 @@ def summarise(db: SqliteDatabase) -> StoreSummary:
     return StoreSummary(int(readings), int(devices), events, int(dead), int(active))
 
 
+_LETTER_COLUMNS: Final = "id, kind, topic, payload, received_at, reason, attempts"
+
+
+def _row_letter(row: tuple[Any, ...]) -> StoredDeadLetter:
+    row_id, kind, topic, payload, received_at, reason, attempts = row
+    letter = DeadLetter(
+        DeadLetterKind(kind),
+        str(topic),
+        bytes(payload),
+        datetime.fromisoformat(received_at),
+        str(reason),
+    )
+    return StoredDeadLetter(int(row_id), letter, int(attempts))
+
+
 class SqliteDeadLetterStore:
     """Dead letters in SQLite, deduplicated by fingerprint; see the port."""
 
@@ -416,24 +431,9 @@ class SqliteDeadLetterStore:
     def list(self, limit: int = 100) -> list[StoredDeadLetter]:
         with _translated():
             rows = self._db.connection.execute(
-                "SELECT id, kind, topic, payload, received_at, reason, attempts "
-                "FROM dead_letters ORDER BY id DESC LIMIT ?",
-                (limit,),
+                f"SELECT {_LETTER_COLUMNS} FROM dead_letters ORDER BY id DESC LIMIT ?", (limit,)
             ).fetchall()
-        return [
-            StoredDeadLetter(
-                int(row_id),
-                DeadLetter(
-                    DeadLetterKind(kind),
-                    str(topic),
-                    bytes(payload),
-                    datetime.fromisoformat(received_at),
-                    str(reason),
-                ),
-                int(attempts),
-            )
-            for row_id, kind, topic, payload, received_at, reason, attempts in rows
-        ]
+        return [_row_letter(row) for row in rows]
 
     def count(self) -> int:
         with _translated():
@@ -443,24 +443,9 @@ class SqliteDeadLetterStore:
     def get(self, letter_id: int) -> StoredDeadLetter | None:
         with _translated():
             row = self._db.connection.execute(
-                "SELECT id, kind, topic, payload, received_at, reason, attempts "
-                "FROM dead_letters WHERE id = ?",
-                (letter_id,),
+                f"SELECT {_LETTER_COLUMNS} FROM dead_letters WHERE id = ?", (letter_id,)
             ).fetchone()
-        if row is None:
-            return None
-        row_id, kind, topic, payload, received_at, reason, attempts = row
-        return StoredDeadLetter(
-            int(row_id),
-            DeadLetter(
-                DeadLetterKind(kind),
-                str(topic),
-                bytes(payload),
-                datetime.fromisoformat(received_at),
-                str(reason),
-            ),
-            int(attempts),
-        )
+        return None if row is None else _row_letter(row)
 
     def delete(self, letter_id: int) -> None:
         with self._db.transaction(), _translated():
