@@ -33,6 +33,7 @@ from coldchain.tls import client_context
 from tests.stack import free_port
 
 DEVICES = 10
+RAW_SUBSCRIBER = "raw-subscriber"
 
 
 class Run:
@@ -44,6 +45,7 @@ class Run:
         self.pki.init()
         for n in range(DEVICES):
             self.pki.issue_device(f"bench-{n:03d}")
+        self.pki.issue_processor(RAW_SUBSCRIBER)  # its CN is its client id
         self.port = free_port()
         self.broker = MosquittoProcess(BrokerConfig(self.home / "broker", self.pki, port=self.port))
         self.broker.start()
@@ -159,14 +161,14 @@ def drain_rate(run: Run, count: int, client_ids: list[str], shared: bool) -> flo
 
 def raw_drain_rate(run: Run, count: int) -> float:
     """A bare paho subscriber draining the same backlog, acknowledging as messages arrive."""
-    credentials = run.pki.processor()
+    credentials = run.pki.processor(RAW_SUBSCRIBER)
     received = [0]
     done = threading.Event()
 
     def client() -> mqtt.Client:
         c = mqtt.Client(
             CallbackAPIVersion.VERSION2,
-            client_id="raw-subscriber",
+            client_id=RAW_SUBSCRIBER,
             protocol=MQTTProtocolVersion.MQTTv5,
         )
         c.tls_set_context(client_context(credentials.ca, credentials.cert, credentials.key))
@@ -208,9 +210,9 @@ def raw_drain_rate(run: Run, count: int) -> float:
 
 def raw_rate(run: Run, count: int) -> float:
     """A bare paho subscriber, acknowledging each message as it arrives (no processing)."""
-    credentials = run.pki.processor()
+    credentials = run.pki.processor(RAW_SUBSCRIBER)
     client = mqtt.Client(
-        CallbackAPIVersion.VERSION2, client_id="raw-subscriber", protocol=MQTTProtocolVersion.MQTTv5
+        CallbackAPIVersion.VERSION2, client_id=RAW_SUBSCRIBER, protocol=MQTTProtocolVersion.MQTTv5
     )
     client.tls_set_context(client_context(credentials.ca, credentials.cert, credentials.key))
     received = [0]

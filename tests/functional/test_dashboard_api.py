@@ -1,12 +1,9 @@
-"""The dashboard's JSON API over a store with known contents, through real HTTP."""
+"""The dashboard's JSON API over a store with known contents, through real HTTP (uvicorn on a
+free loopback port), authenticated with an API token."""
 
 from __future__ import annotations
 
-import json
-import threading
-import urllib.error
-import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -19,20 +16,21 @@ from coldchain.adapters.sqlite import (
     SqliteDeadLetterStore,
     SqliteReadingStore,
 )
-from coldchain.apps.dashboard import server as dashboard_server
 from coldchain.core.alarms import Alarm, AlarmState, alarm_id
 from coldchain.core.messages import DeadLetter, DeadLetterKind
 from coldchain.core.reading import Reading
 from coldchain.core.rules import Severity
 from coldchain.core.timestamps import to_canonical
+from tests.dashboard import Running, running_dashboard
 from tests.factories import T0
 
 NOW = T0 + timedelta(hours=1)
+Call = Callable[..., tuple[int, Any]]
 
 
-@pytest.fixture
-def base(tmp_path: Path) -> Iterator[str]:
-    db = SqliteDatabase(tmp_path / "d.db")
+def fill(path: Path) -> Path:
+    """Two devices, a dead letter and an active alarm."""
+    db = SqliteDatabase(path)
     temps = [4.0, 5.0, 9.5, 3.0, 4.0, 1.0]
     SqliteReadingStore(db).put_many(
         [
@@ -73,25 +71,34 @@ def base(tmp_path: Path) -> Iterator[str]:
         ]
     )
     db.close()
-    server = dashboard_server.make_server(tmp_path / "d.db", "127.0.0.1", 0, clock=lambda: NOW)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    return path
 
 
-def call(url: str, body: dict[str, Any] | None = None) -> tuple[int, Any]:
-    data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(url, data=data, method="POST" if data else "GET")
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return response.status, json.load(response)
-    except urllib.error.HTTPError as exc:
-        return exc.code, json.load(exc)
+@pytest.fixture
+def dashboard(tmp_path: Path) -> Iterator[Running]:
+    """The real server (uvicorn on a free loopback port) over the store, clock at NOW."""
+    with running_dashboard(fill(tmp_path / "d.db"), clock=lambda: NOW) as running:
+        yield running
 
 
-def test_health_and_devices(base: str) -> None:
+@pytest.fixture
+def base(dashboard: Running) -> str:
+    return dashboard.base
+
+
+@pytest.fixture
+def call(dashboard: Running) -> Iterator[Call]:
+    """GET (or POST ``body`` as JSON) with the operator's API token: (status, JSON)."""
+    with dashboard.client("operator") as client:
+
+        def request(url: str, body: dict[str, Any] | None = None) -> tuple[int, Any]:
+            response = client.get(url) if body is None else client.post(url, json=body)
+            return response.status_code, response.json()
+
+        yield request
+
+
+def test_health_and_devices(base: str, call: Call) -> None:
     status, health = call(f"{base}/api/health")
     assert status == 200
     assert (
@@ -112,7 +119,7 @@ def test_health_and_devices(base: str) -> None:
     assert [a["rule"] for a in device["alarms"]] == ["BatteryLow"]
 
 
-def test_readings_keep_min_and_max_when_downsampled(base: str) -> None:
+def test_readings_keep_min_and_max_when_downsampled(base: str, call: Call) -> None:
     status, body = call(
         f"{base}/api/readings?device=dev-1&from=2024-01-15T09:00:00Z"
         "&to=2024-01-15T10:00:00Z&points=2"
@@ -126,7 +133,7 @@ def test_readings_keep_min_and_max_when_downsampled(base: str) -> None:
     assert [p["max"] for p in raw["points"]] == [4.0, 5.0, 9.5, 3.0, 4.0, 1.0]
 
 
-def test_ingest_alarms_and_dead_letters(base: str) -> None:
+def test_ingest_alarms_and_dead_letters(base: str, call: Call) -> None:
     _, ingest = call(f"{base}/api/ingest?minutes=120")
     assert sum(row["stored"] for row in ingest) == 7
     assert sum(row["dead_letters"] for row in ingest) == 1
@@ -138,15 +145,16 @@ def test_ingest_alarms_and_dead_letters(base: str) -> None:
     assert set(trend["series"]) == {"dev-1", "dev-2"}
 
 
-def test_acknowledge_through_the_api(base: str) -> None:
+def test_acknowledge_through_the_api_records_the_token_holder(base: str, call: Call) -> None:
     target = alarm_id("dev-2", "BatteryLow", T0)
-    status, error = call(f"{base}/api/alarms/{target}/ack", {"by": "ana", "comment": ""})
+    status, error = call(f"{base}/api/alarms/{target}/ack", {"comment": ""})
     assert status == 400
     assert "comment" in error["error"]
-    status, acked = call(f"{base}/api/alarms/{target}/ack", {"by": "ana", "comment": "swapped"})
+    status, acked = call(f"{base}/api/alarms/{target}/ack", {"by": "mallory", "comment": "swapped"})
     assert status == 200
     assert acked["acknowledgement"]["comment"] == "swapped"
-    status, error = call(f"{base}/api/alarms/nope/ack", {"by": "ana", "comment": "x"})
+    assert acked["acknowledgement"]["by"] == "operator"  # the token's user, never the body's "by"
+    status, error = call(f"{base}/api/alarms/nope/ack", {"comment": "x"})
     assert status == 404
 
 
@@ -173,18 +181,38 @@ def test_acknowledge_through_the_api(base: str) -> None:
         ("/secret.txt", 404, "no such page"),
     ],
 )
-def test_bad_requests_get_a_clear_4xx(base: str, path: str, status: int, fragment: str) -> None:
+def test_bad_requests_get_a_clear_4xx(
+    base: str, call: Call, path: str, status: int, fragment: str
+) -> None:
     got, body = call(base + path)
     assert got == status
     assert fragment in body["error"]
 
 
-def test_the_page_and_its_assets_are_served_locally(base: str) -> None:
-    with urllib.request.urlopen(f"{base}/", timeout=10) as response:
-        page = response.read().decode()
-    assert "/static/app.js" in page
-    for asset in ("/static/app.js", "/static/style.css"):
-        with urllib.request.urlopen(base + asset, timeout=10) as response:
-            assert response.status == 200
+def test_the_page_and_its_assets_are_served_locally(dashboard: Running) -> None:
+    with dashboard.browser_session("viewer") as browser:
+        page = browser.get("/").text
+        assert "/static/app.js" in page
+        for asset in ("/static/app.js", "/static/style.css", "/static/signin.js"):
+            assert browser.get(asset).status_code == 200
     assert "http://" not in page.replace("http://127.0.0.1", "")
     assert "https://" not in page  # no CDN, no web fonts
+
+
+def test_the_openapi_description_lists_every_endpoint(dashboard: Running) -> None:
+    with dashboard.client("viewer") as client:
+        described = client.get("/api/openapi.json").json()
+    assert {
+        "/api/health",
+        "/api/devices",
+        "/api/devices/{device_id}",
+        "/api/readings",
+        "/api/trend",
+        "/api/ingest",
+        "/api/alarms",
+        "/api/deadletters",
+        "/api/alarms/{alarm_id}/ack",
+        "/api/session",
+    } <= set(described["paths"])
+    schemes = described["components"]["securitySchemes"]
+    assert {scheme["type"] for scheme in schemes.values()} == {"http", "apiKey"}

@@ -22,7 +22,14 @@ from coldchain.adapters.sqlite import (
     SqliteReadingStore,
 )
 from coldchain.core.events import Event, EventKind
-from coldchain.core.messages import DeadLetter, DeadLetterKind, Outcome
+from coldchain.core.messages import (
+    KEPT_PAYLOAD_BYTES,
+    DeadLetter,
+    DeadLetterKind,
+    DeadLetterPolicy,
+    Outcome,
+    payload_sha256,
+)
 from coldchain.core.ports import DeadLetterStore, EventLog, ReadingStore
 from coldchain.core.reading import Reading
 from coldchain.core.timestamps import to_canonical
@@ -157,6 +164,69 @@ def test_dead_letters_keep_bytes_reason_and_count_attempts(stores: Stores) -> No
     assert oldest.letter.reason == "still not JSON"
     assert oldest.attempts == 2
     assert oldest.letter.received_at == T0
+
+
+@pytest.fixture(params=["memory", "sqlite"])
+def bounded(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[DeadLetterStore]:
+    """Dead-letter stores with a quota of 3 letters per device and a one-day retention."""
+    policy = DeadLetterPolicy(quota_per_device=3, retention=timedelta(days=1))
+    if request.param == "memory":
+        yield MemoryDeadLetterStore(policy)
+        return
+    db = SqliteDatabase(tmp_path / "store.db")
+    yield SqliteDeadLetterStore(db, policy)
+    db.close()
+
+
+def letter(device: str, n: int, payload: bytes | None = None) -> DeadLetter:
+    return DeadLetter(
+        DeadLetterKind.REJECTED,
+        f"dt/coldchain/{device}/telemetry",
+        payload if payload is not None else f"bad {n}".encode(),
+        T0 + timedelta(seconds=n),
+        "not valid JSON",
+    )
+
+
+def test_a_dead_letter_keeps_4_kib_of_its_payload_with_size_and_digest(
+    bounded: DeadLetterStore,
+) -> None:
+    big = bytes(range(256)) * 400  # 102,400 bytes
+    bounded.put_many([letter("dev-1", 0, big), letter("dev-1", 1, big[:-1])])
+    newest, oldest = bounded.list()
+    assert len(oldest.letter.payload) == KEPT_PAYLOAD_BYTES
+    assert oldest.letter.payload == big[:KEPT_PAYLOAD_BYTES]
+    assert (oldest.size, oldest.sha256, oldest.truncated) == (len(big), payload_sha256(big), True)
+    assert newest.sha256 == payload_sha256(big[:-1])  # same first 4 KiB, a different letter
+    bounded.put_many([letter("dev-1", 0, big)])
+    assert bounded.count() == 2
+    assert bounded.list()[1].attempts == 2
+
+
+def test_one_device_stops_at_its_quota_and_the_drops_are_counted(
+    bounded: DeadLetterStore,
+) -> None:
+    bounded.put_many([letter("noisy", n) for n in range(10)])
+    bounded.put_many([letter("quiet", 0)])
+    bounded.put_many([letter("noisy", 0)])  # a repeat of a kept letter still counts attempts
+    assert bounded.count() == 4
+    assert {kept.letter.topic for kept in bounded.list()} == {
+        "dt/coldchain/noisy/telemetry",
+        "dt/coldchain/quiet/telemetry",
+    }
+    [noisy] = bounded.dropped()
+    assert (noisy.device_id, noisy.over_quota, noisy.expired) == ("noisy", 7, 0)
+    assert max(kept.attempts for kept in bounded.list()) == 2
+
+
+def test_letters_past_the_retention_expire_and_are_counted(bounded: DeadLetterStore) -> None:
+    bounded.put_many([letter("dev-1", 0), letter("dev-2", 1), letter("dev-2", 100_000)])
+    assert bounded.expire(T0 + timedelta(days=1, seconds=50)) == 2
+    assert bounded.count() == 1
+    counts = {d.device_id: (d.over_quota, d.expired) for d in bounded.dropped()}
+    assert counts == {"dev-1": (0, 1), "dev-2": (0, 1)}
+    bounded.put_many([letter("dev-1", 5)])  # room again under the quota
+    assert bounded.count() == 2
 
 
 def test_events_are_listed_in_order_and_by_device(stores: Stores) -> None:

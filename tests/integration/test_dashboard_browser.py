@@ -1,13 +1,17 @@
 """The dashboard in headless Chromium (Debian's chromium + chromedriver, driven by Selenium),
-against a store filled by a short simulated run."""
+against a store filled by a short simulated run: sign in, a forged cross-origin request
+refused, an alarm acknowledged as the signed-in user, sign out."""
 
 from __future__ import annotations
 
 import json
 import subprocess
 import sys
+import threading
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +23,8 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.ui import WebDriverWait
 
+from coldchain.core.users import Role
+from tests.dashboard import PASSWORD, accounts_for
 from tests.stack import Stack, free_port, wait_until
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
@@ -45,15 +51,47 @@ def browser(tmp_path: Path) -> Iterator[webdriver.Chrome]:
         f"--user-data-dir={tmp_path / 'chromium'}",
     ):
         options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     driver = webdriver.Chrome(service=Service(executable_path=str(CHROMEDRIVER)), options=options)
     driver.set_page_load_timeout(30)
     yield driver
     driver.quit()
 
 
-def get(url: str) -> Any:
-    with urllib.request.urlopen(url, timeout=10) as response:
+def get(url: str, token: str) -> Any:
+    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"})
+    with urllib.request.urlopen(request, timeout=10) as response:
         return json.load(response)
+
+
+@contextmanager
+def hostile_page(target: str) -> Iterator[str]:
+    """Another origin on this host (a different port: the same *site*, so a SameSite=Strict
+    cookie goes along) whose page fires the forged request of the original finding."""
+    page = f"""<!doctype html><title>loading</title><script>
+fetch({json.dumps(target)}, {{method: "POST", mode: "no-cors", credentials: "include",
+  headers: {{"Content-Type": "text/plain"}}, body: JSON.stringify({{comment: "forged"}})}})
+  .then(() => {{ document.title = "sent"; }}, () => {{ document.title = "failed"; }});
+</script>""".encode()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Length", str(len(page)))
+            self.end_headers()
+            self.wfile.write(page)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/"
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 def test_dashboard_shows_the_run_and_acknowledges_an_alarm(
@@ -88,6 +126,10 @@ def test_dashboard_shows_the_run_and_acknowledges_an_alarm(
     )
     assert fleet.returncode == 0, fleet.stderr
     wait_until(lambda: stack.count("alarms", "state = 'active'") >= 1, 30, "an active alarm")
+    accounts = accounts_for(stack.db_path)
+    accounts.add("ana", Role.OPERATOR, PASSWORD)
+    token = accounts.issue_token("ana", "browser test")
+    accounts.close()
     port = free_port()
     server = subprocess.Popen(
         [
@@ -108,40 +150,70 @@ def test_dashboard_shows_the_run_and_acknowledges_an_alarm(
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        wait_until(lambda: _up(base), 20, "the dashboard listening")
+        wait_until(lambda: _up(base, token), 20, "the dashboard listening")
+        # Signed out, the page sends the browser to sign in.
         browser.get(base + "/")
         wait = WebDriverWait(browser, 20)
+        wait.until(expected_conditions.url_to_be(base + "/signin"))
+        browser.find_element(By.ID, "name").send_keys("ana")
+        browser.find_element(By.ID, "password").send_keys("not the password")
+        browser.find_element(By.ID, "submit").click()
+        wait.until(
+            expected_conditions.text_to_be_present_in_element(
+                (By.ID, "error"), "wrong name or password"
+            )
+        )
+        ARTIFACTS.mkdir(exist_ok=True)
+        assert browser.save_screenshot(str(ARTIFACTS / "dashboard-signin.png"))
+        browser.find_element(By.ID, "password").clear()
+        browser.find_element(By.ID, "password").send_keys(PASSWORD)
+        browser.find_element(By.ID, "submit").click()
         wait.until(expected_conditions.text_to_be_present_in_element((By.ID, "device-count"), "6"))
+        assert browser.find_element(By.ID, "who").text == "ana"
         temperatures = browser.find_elements(By.CSS_SELECTOR, "#w-heartbeat td.temperature")
         assert len(temperatures) == 6
         assert all(t.text.endswith("°C") for t in temperatures)
         for widget in ("w-ingest", "w-trend", "w-battery"):
             assert browser.find_elements(By.CSS_SELECTOR, f"#{widget} svg, #{widget} table")
         assert browser.find_elements(By.CSS_SELECTOR, "#w-trend svg polygon")  # min-max bands
+        assert len(browser.find_elements(By.CSS_SELECTOR, "#w-battery svg.bar")) == 6
         assert browser.find_element(By.ID, "dlq-depth").text == "0"
         button = wait.until(
             expected_conditions.element_to_be_clickable((By.CSS_SELECTOR, "#w-alarms button.ack"))
         )
         alarm_id = button.get_attribute("data-id")
+        assert alarm_id
+
+        def acknowledgement() -> Any:
+            [found] = [a for a in get(f"{base}/api/alarms", token) if a["id"] == alarm_id]
+            return found["acknowledgement"]
+
+        # The original finding, replayed by the real browser from another origin while signed
+        # in here: the session cookie goes along, and the server refuses the request.
+        with hostile_page(f"{base}/api/alarms/{alarm_id}/ack") as evil:
+            browser.get(evil)
+            wait.until(lambda driver: driver.title in ("sent", "failed"))
+        assert acknowledgement() is None
+        browser.get(base + "/")
+        button = wait.until(
+            expected_conditions.element_to_be_clickable(
+                (By.CSS_SELECTOR, f'#w-alarms button.ack[data-id="{alarm_id}"]')
+            )
+        )
         button.click()
         prompt = wait.until(expected_conditions.alert_is_present())
         prompt.send_keys("checked by the browser test")
         prompt.accept()
-
-        def acknowledged() -> bool:
-            alarms = get(f"{base}/api/alarms?active=true")
-            found = [a for a in alarms if a["id"] == alarm_id]
-            return bool(found and found[0]["acknowledgement"])
-
-        wait_until(acknowledged, 15, "the acknowledgement stored")
-        [stored] = [a for a in get(f"{base}/api/alarms") if a["id"] == alarm_id]
-        assert stored["acknowledgement"]["comment"] == "checked by the browser test"
+        wait_until(lambda: acknowledgement() is not None, 15, "the acknowledgement stored")
+        stored = acknowledgement()
+        assert stored["comment"] == "checked by the browser test"
+        assert stored["by"] == "ana"  # the signed-in user, recorded by the server
         wait.until(
             expected_conditions.text_to_be_present_in_element(
-                (By.CSS_SELECTOR, f'tr[data-alarm="{alarm_id}"]'), "checked by the browser test"
+                (By.CSS_SELECTOR, f'tr[data-alarm="{alarm_id}"]'),
+                "ana: checked by the browser test",
             )
         )
-        ARTIFACTS.mkdir(exist_ok=True)
         assert browser.save_screenshot(str(ARTIFACTS / "dashboard.png"))
         # The device page: its readings chart and its alarms.
         device = stack.rows("SELECT device_id FROM devices ORDER BY device_id")[0][0]
@@ -151,13 +223,24 @@ def test_dashboard_shows_the_run_and_acknowledges_an_alarm(
         )
         assert device in browser.find_element(By.ID, "d-title").text
         assert browser.save_screenshot(str(ARTIFACTS / "dashboard-device.png"))
+        # Nothing on the page broke the Content-Security-Policy.
+        console = [entry["message"] for entry in browser.get_log("browser")]  # type: ignore[no-untyped-call]
+        assert not [m for m in console if "Content Security Policy" in m], console
+        # Sign out: back to the sign-in page, and the page is closed again.
+        browser.find_element(By.ID, "sign-out").click()
+        wait.until(expected_conditions.url_to_be(base + "/signin"))
+        browser.get(base + "/")
+        wait.until(expected_conditions.url_to_be(base + "/signin"))
     finally:
         server.terminate()
-        server.communicate(timeout=20)
+        output, _ = server.communicate(timeout=20)
+    assert server.returncode == 0, output
+    assert "Traceback" not in output
+    assert f"refused POST /api/alarms/{alarm_id}/ack from 127.0.0.1: cross-origin" in output
 
 
-def _up(base: str) -> bool:
+def _up(base: str, token: str) -> bool:
     try:
-        return bool(get(f"{base}/api/health")["status"] == "ok")
+        return bool(get(f"{base}/api/health", token)["status"] == "ok")
     except OSError:
         return False

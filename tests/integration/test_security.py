@@ -85,8 +85,8 @@ class Listener:
 
 
 def test_a_device_cannot_read_other_devices_or_the_processor_stream(stack: Stack) -> None:
-    # The default worker holds its own subscription: a device that joins the processors'
-    # shared group receives nothing (read ACL at delivery) and diverts nothing.
+    # The dynamic-security plugin refuses each SUBSCRIBE outright (reason 135), the
+    # processors' shared group included, so nothing is received and nothing diverted.
     stack.start_worker()
     spies = [
         Listener(stack, "dev-1", topic)
@@ -102,7 +102,8 @@ def test_a_device_cannot_read_other_devices_or_the_processor_stream(stack: Stack
         wait_until(lambda: stack.count() == 20, 20, "every reading stored by the processor")
         time.sleep(1.0)
         for spy in spies:
-            assert spy.received == []  # the read ACL is applied at delivery
+            assert spy.granted == [NOT_AUTHORIZED]  # refused at SUBSCRIBE
+            assert spy.received == []
     finally:
         for spy in spies:
             spy.close()
@@ -166,5 +167,23 @@ def test_the_broker_only_listens_on_loopback_by_default(tmp_path: Path, shared_p
         assert "allow_anonymous false" in text
         assert "require_certificate true" in text
         assert f"crlfile {config.pki.crl}" in text
+        assert process.pid is not None
+        assert listening_ports(process.pid) == [config.port]  # no default 1883 listener
     finally:
         process.stop()
+
+
+def listening_ports(pid: int) -> list[int]:
+    """The TCP ports a process listens on (from /proc: its socket inodes in LISTEN state)."""
+    inodes = {
+        link.readlink().name[len("socket:[") : -1]
+        for link in Path(f"/proc/{pid}/fd").iterdir()
+        if link.readlink().name.startswith("socket:[")
+    }
+    ports = []
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            if fields[3] == "0A" and fields[9] in inodes:  # 0A: LISTEN
+                ports.append(int(fields[1].rsplit(":", 1)[1], 16))
+    return sorted(ports)

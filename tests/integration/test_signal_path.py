@@ -6,13 +6,17 @@ import json
 import random
 import signal
 import ssl
+import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
-from paho.mqtt.enums import MQTTProtocolVersion
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
 from coldchain.adapters.mosquitto import MosquittoProcess
 from coldchain.adapters.pki import LocalPki
+from coldchain.core.topics import telemetry_topic
 from coldchain.tls import client_context
 from tests.stack import DEVICES, Stack, reading_body, tls_connects, wait_until
 
@@ -101,21 +105,21 @@ def test_malformed_payloads_are_dead_lettered_and_the_worker_goes_on(stack: Stac
         ).encode(),
         "out of range": json.dumps(reading_body("dev-1", 2, humidity_pct=140)).encode(),
         "future": json.dumps(reading_body("dev-1", 3, at=future)).encode(),
-        "200 KB": json.dumps(reading_body("dev-1", 4, firmware_version="x" * 200_000)).encode(),
+        "100 KB": json.dumps(reading_body("dev-1", 4, firmware_version="x" * 100_000)).encode(),
     }
     device.publish_all(bad.values())
     device.publish_all([reading_body("dev-1", 10), reading_body("dev-1", 11)])
     wait_until(
         lambda: stack.count() == 2 and stack.count("dead_letters") == len(bad), 20, "outcomes"
     )
-    reasons = dict(stack.rows("SELECT length(payload), reason FROM dead_letters"))
+    reasons = dict(stack.rows("SELECT size, reason FROM dead_letters"))
     expected = {
         len(bad["not JSON"]): "not valid JSON",
         len(bad["wrong type"]): "temperature_c: must be a number",
         len(bad["missing field"]): "temperature_c: is required",
         len(bad["out of range"]): "humidity_pct",
         len(bad["future"]): "clock fault",
-        len(bad["200 KB"]): "larger than",
+        len(bad["100 KB"]): "larger than",
     }
     for size, fragment in expected.items():
         assert fragment in reasons[size]
@@ -179,3 +183,61 @@ def test_two_workers_on_the_shared_subscription_split_the_stream(stack: Stack) -
     assert "stored=" in stack.worker_log("worker-a")
     assert "stored=" in stack.worker_log("worker-b")
     assert stack.count("dead_letters") == 0
+
+
+def test_a_200_kb_publish_is_refused_by_the_broker(stack: Stack) -> None:
+    stack.start_worker()
+    oversized = json.dumps(reading_body("dev-1", 0, firmware_version="x" * 200_000))
+    client = mqtt.Client(
+        CallbackAPIVersion.VERSION2, client_id="dev-1", protocol=MQTTProtocolVersion.MQTTv5
+    )
+    credentials = stack.pki.device("dev-1")
+    client.tls_set_context(client_context(credentials.ca, credentials.cert, credentials.key))
+    outcome: list[str] = []
+    connected = threading.Event()
+
+    def on_connect(c: mqtt.Client, u: Any, f: Any, reason: Any, p: Any) -> None:
+        connected.set()
+
+    def on_publish(c: mqtt.Client, u: Any, mid: int, reason: Any, p: Any) -> None:
+        outcome.append(f"puback {int(reason.value)}")
+
+    def on_disconnect(c: mqtt.Client, u: Any, f: Any, reason: Any, p: Any) -> None:
+        outcome.append(f"disconnected {reason}")
+
+    client.on_connect, client.on_publish, client.on_disconnect = (
+        on_connect,
+        on_publish,
+        on_disconnect,
+    )
+    client.connect("127.0.0.1", stack.port)
+    client.loop_start()
+    try:
+        assert connected.wait(10)
+        client.publish(telemetry_topic("dev-1"), oversized, qos=1)
+        wait_until(lambda: bool(outcome), 10, "a refusal")
+    finally:
+        client.loop_stop()
+    assert outcome[0] != "puback 0", outcome
+    stack.device("dev-2").publish_all([reading_body("dev-2", 0)])
+    wait_until(lambda: stack.count() == 1, 20, "a normal reading after it")
+    assert stack.count("dead_letters") == 0  # refused at the broker, never reached a worker
+
+
+def test_a_devices_dead_letters_stop_at_its_quota_and_the_drops_are_counted(
+    stack: Stack,
+) -> None:
+    stack.start_worker()
+    flood = stack.device("dev-1")
+    flood.publish_all([f"not json {n}".encode() for n in range(1100)], window=200)
+    stack.device("dev-2").publish_all([b"not json either"])
+    wait_until(
+        lambda: (
+            stack.rows("SELECT over_quota FROM dead_letter_drops WHERE device_id = 'dev-1'")
+            == [(100,)]
+        ),
+        30,
+        "100 letters dropped over dev-1's quota",
+    )
+    assert stack.count("dead_letters", "device_id = 'dev-1'") == 1000
+    assert stack.count("dead_letters", "device_id = 'dev-2'") == 1

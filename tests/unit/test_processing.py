@@ -72,6 +72,26 @@ def test_reading_from_the_future_is_a_clock_fault(parts: Parts) -> None:
     assert processor.process(just_inside).outcome is Outcome.STORED
 
 
+def test_a_reading_older_than_the_maximum_age_is_dead_lettered_as_too_old(parts: Parts) -> None:
+    processor, readings, letters, events = parts
+    from_2001 = message(payload(at=T0.replace(year=2001), battery_pct=3.0), received_at=T0)
+    old = message(payload(at=T0 - timedelta(days=30, seconds=1)), received_at=T0)
+    just_inside = message(payload(at=T0 - timedelta(days=29, hours=23)), received_at=T0)
+    assert processor.process(from_2001).outcome is Outcome.REJECTED
+    assert "too old" in (processor.process(old).reason or "")
+    assert processor.process(just_inside).outcome is Outcome.STORED
+    assert letters.count() == 2
+    assert [r.timestamp[:4] for r in readings.latest()] != ["2001"]
+    assert events.list() == []  # no alarm dated 2001
+
+
+@pytest.mark.parametrize("firmware", ["2.1\x1b[31m", "a\nb", "\u202e1.0", "x" * 65])
+def test_firmware_strings_are_printable_ascii_or_rejected(parts: Parts, firmware: str) -> None:
+    processor, _, _, _ = parts
+    text = firmware.encode().decode("unicode_escape")
+    assert processor.process(message(payload(firmware_version=text))).outcome is Outcome.REJECTED
+
+
 def test_not_a_telemetry_topic_is_rejected(parts: Parts) -> None:
     processor, _, letters, _ = parts
     result = processor.process(Message("dt/other/dev-1/x", json.dumps(payload()).encode(), T0))

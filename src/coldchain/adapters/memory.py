@@ -5,13 +5,24 @@ from __future__ import annotations
 import bisect
 from collections.abc import Iterator, Sequence
 from dataclasses import replace
-from datetime import datetime
+from datetime import UTC, datetime
 
 from coldchain.core.alarms import Alarm, AlarmState
 from coldchain.core.events import Event, event_order
-from coldchain.core.messages import DeadLetter, Outcome, StoredDeadLetter, dead_letter_key
+from coldchain.core.messages import (
+    DeadLetter,
+    DeadLetterPolicy,
+    DroppedLetters,
+    Outcome,
+    StoredDeadLetter,
+    dead_letter_key,
+    kept_payload,
+    letter_sender,
+    payload_sha256,
+)
 from coldchain.core.notifications import Notification
 from coldchain.core.reading import Reading
+from coldchain.core.timestamps import to_canonical
 
 
 class MemoryReadingStore:
@@ -62,27 +73,58 @@ class MemoryReadingStore:
 
 
 class MemoryDeadLetterStore:
-    """Dead letters in a list, deduplicated on (kind, topic, payload)."""
+    """Dead letters in a list, deduplicated on (kind, topic, payload), bounded like SQLite's."""
 
-    def __init__(self) -> None:
-        self._letters: list[StoredDeadLetter] = []
-        self._index: dict[bytes, int] = {}
+    def __init__(self, policy: DeadLetterPolicy | None = None) -> None:
+        self._policy = policy or DeadLetterPolicy()
+        self._letters: dict[bytes, StoredDeadLetter] = {}
+        self._next_id = 1
+        self._drops: dict[str, DroppedLetters] = {}
 
     def put_many(self, letters: Sequence[DeadLetter]) -> None:
+        now = to_canonical(datetime.now(UTC))
         for letter in letters:
             key = dead_letter_key(letter)
-            position = self._index.get(key)
-            if position is None:
-                self._index[key] = len(self._letters)
-                self._letters.append(StoredDeadLetter(len(self._letters) + 1, letter, 1))
-            else:
-                old = self._letters[position]
-                self._letters[position] = StoredDeadLetter(
-                    old.id, replace(old.letter, reason=letter.reason), old.attempts + 1
+            old = self._letters.get(key)
+            if old is not None:
+                self._letters[key] = replace(
+                    old, letter=replace(old.letter, reason=letter.reason), attempts=old.attempts + 1
                 )
+                continue
+            sender = letter_sender(letter)
+            held = sum(1 for kept in self._letters.values() if letter_sender(kept.letter) == sender)
+            if held >= self._policy.quota_per_device:
+                self._drop(sender, 1, 0, now)
+                continue
+            self._letters[key] = StoredDeadLetter(
+                self._next_id,
+                replace(letter, payload=kept_payload(letter.payload)),
+                1,
+                len(letter.payload),
+                payload_sha256(letter.payload),
+            )
+            self._next_id += 1
+
+    def _drop(self, sender: str, over_quota: int, expired: int, now: str) -> None:
+        old = self._drops.get(sender, DroppedLetters(sender, 0, 0, now))
+        self._drops[sender] = DroppedLetters(
+            sender, old.over_quota + over_quota, old.expired + expired, now
+        )
+
+    def expire(self, now: datetime) -> int:
+        cutoff = now - self._policy.retention
+        gone = [k for k, kept in self._letters.items() if kept.letter.received_at < cutoff]
+        for key in gone:
+            self._drop(letter_sender(self._letters.pop(key).letter), 0, 1, to_canonical(now))
+        return len(gone)
+
+    def dropped(self) -> list[DroppedLetters]:
+        return sorted(
+            self._drops.values(), key=lambda d: (-(d.over_quota + d.expired), d.device_id)
+        )
 
     def list(self, limit: int = 100) -> list[StoredDeadLetter]:
-        return list(reversed(self._letters))[:limit]
+        return sorted(self._letters.values(), key=lambda kept: -kept.id)[:limit]
 
     def count(self) -> int:
         return len(self._letters)

@@ -8,6 +8,7 @@ and the worker acknowledges the batch only after that commit.
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -17,14 +18,19 @@ from pathlib import Path
 from typing import Any, Final
 
 from coldchain.core.alarms import Acknowledgement, Alarm, AlarmState
-from coldchain.core.errors import StorageError, StorageUnavailableError
+from coldchain.core.errors import StorageError, StorageUnavailableError, StoreLostError
 from coldchain.core.events import Event, EventKind
 from coldchain.core.messages import (
     DeadLetter,
     DeadLetterKind,
+    DeadLetterPolicy,
+    DroppedLetters,
     Outcome,
     StoredDeadLetter,
     dead_letter_key,
+    kept_payload,
+    letter_sender,
+    payload_sha256,
 )
 from coldchain.core.notifications import Notification, notification_document, subject
 from coldchain.core.reading import Reading
@@ -117,6 +123,24 @@ MIGRATIONS: Final[tuple[str, ...]] = (
     ) STRICT;
     CREATE INDEX outbox_due ON outbox (delivered_at, next_attempt_at);
     """,
+    # 3: bounded dead letters: the sending device (for its quota), the whole payload's size
+    #    and SHA-256 beside its kept first 4 KiB, and counts of what the bounds dropped.
+    """
+    ALTER TABLE dead_letters ADD COLUMN device_id TEXT NOT NULL DEFAULT '-';
+    ALTER TABLE dead_letters ADD COLUMN size INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE dead_letters ADD COLUMN sha256 TEXT NOT NULL DEFAULT '';
+    UPDATE dead_letters SET size = length(payload),
+        device_id = CASE WHEN topic LIKE 'dt/coldchain/%/telemetry'
+                         THEN substr(topic, 14, length(topic) - 23) ELSE '-' END;
+    CREATE INDEX dead_letters_by_device ON dead_letters (device_id);
+    CREATE INDEX dead_letters_by_arrival ON dead_letters (received_at);
+    CREATE TABLE dead_letter_drops (
+        device_id TEXT PRIMARY KEY,
+        over_quota INTEGER NOT NULL DEFAULT 0,
+        expired INTEGER NOT NULL DEFAULT 0,
+        last_dropped_at TEXT NOT NULL
+    ) STRICT, WITHOUT ROWID;
+    """,
 )
 
 _UNAVAILABLE_MARKERS: Final = ("locked", "readonly", "read-only", "disk", "full", "unable to open")
@@ -153,8 +177,10 @@ class SqliteDatabase:
 
     def __init__(self, path: str | Path, *, busy_timeout_s: float = 5.0) -> None:
         self.path = str(path)
+        self._identity: tuple[int, int] | None = None
+        self._watch: int | None = None
         if self.path != ":memory:":
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         with _translated():
             self._conn = sqlite3.connect(
                 self.path, timeout=busy_timeout_s, isolation_level=None, check_same_thread=False
@@ -162,8 +188,41 @@ class SqliteDatabase:
             self._conn.execute("PRAGMA journal_mode=WAL")
             self._conn.execute("PRAGMA synchronous=FULL")
             self._conn.execute("PRAGMA foreign_keys=ON")
+        if self.path != ":memory:":
+            self._watch_file()
         self._depth = 0
         self.migrate()
+
+    def _watch_file(self) -> None:
+        """Remember which file we opened (device, inode) and hold it open to see its links."""
+        try:
+            self._watch = os.open(self.path, os.O_RDONLY)
+        except OSError as exc:
+            raise StorageUnavailableError(f"cannot open {self.path}: {exc.strerror}") from exc
+        status = os.fstat(self._watch)
+        self._identity = (status.st_dev, status.st_ino)
+        if status.st_uid == os.geteuid() and status.st_mode & 0o077:
+            Path(self.path).chmod(0o600)  # readings carry positions: owner only
+
+    def ensure_present(self) -> None:
+        """Raise when the file we write is no longer the one at our path (deleted, replaced):
+        a commit would go to an unlinked file and be lost at the next start.
+
+        Raises:
+            StoreLostError: the path no longer names the file this connection writes.
+        """
+        if self._watch is None:
+            return
+        links = os.fstat(self._watch).st_nlink
+        try:
+            current = Path(self.path).stat()
+        except FileNotFoundError:
+            current = None
+        if links == 0 or current is None or (current.st_dev, current.st_ino) != self._identity:
+            raise StoreLostError(
+                f"the database {self.path} was deleted or replaced while in use; "
+                "nothing more is committed or acknowledged"
+            )
 
     @property
     def connection(self) -> sqlite3.Connection:
@@ -214,6 +273,11 @@ class SqliteDatabase:
                 self._conn.execute("ROLLBACK")
             raise
         self._depth = 0
+        try:
+            self.ensure_present()
+        except StoreLostError:
+            self._conn.execute("ROLLBACK")
+            raise
         with _translated():
             try:
                 self._conn.execute("COMMIT")
@@ -224,6 +288,9 @@ class SqliteDatabase:
 
     def close(self) -> None:
         self._conn.close()
+        if self._watch is not None:
+            os.close(self._watch)
+            self._watch = None
 
 
 def _row_to_reading(row: tuple[Any, ...]) -> Reading:
@@ -376,11 +443,11 @@ def summarise(db: SqliteDatabase) -> StoreSummary:
     return StoreSummary(int(readings), int(devices), events, int(dead), int(active))
 
 
-_LETTER_COLUMNS: Final = "id, kind, topic, payload, received_at, reason, attempts"
+_LETTER_COLUMNS: Final = "id, kind, topic, payload, received_at, reason, attempts, size, sha256"
 
 
 def _row_letter(row: tuple[Any, ...]) -> StoredDeadLetter:
-    row_id, kind, topic, payload, received_at, reason, attempts = row
+    row_id, kind, topic, payload, received_at, reason, attempts, size, sha256 = row
     letter = DeadLetter(
         DeadLetterKind(kind),
         str(topic),
@@ -388,45 +455,99 @@ def _row_letter(row: tuple[Any, ...]) -> StoredDeadLetter:
         datetime.fromisoformat(received_at),
         str(reason),
     )
-    return StoredDeadLetter(int(row_id), letter, int(attempts))
+    return StoredDeadLetter(int(row_id), letter, int(attempts), int(size), str(sha256))
 
 
 class SqliteDeadLetterStore:
-    """Dead letters in SQLite, deduplicated by fingerprint; see the port."""
+    """Dead letters in SQLite, deduplicated by fingerprint and bounded; see the port."""
 
-    def __init__(self, db: SqliteDatabase) -> None:
+    def __init__(self, db: SqliteDatabase, policy: DeadLetterPolicy | None = None) -> None:
         self._db = db
+        self._policy = policy or DeadLetterPolicy()
 
     def put_many(self, letters: Sequence[DeadLetter]) -> None:
         if not letters:
             return
         now = to_canonical(datetime.now(UTC))
-        rows = [
-            (
-                dead_letter_key(letter),
-                letter.kind.value,
-                letter.topic,
-                letter.payload,
-                to_canonical(letter.received_at),
-                letter.reason,
-                now,
-            )
-            for letter in letters
-        ]
+        conn = self._db.connection
+        held: dict[str, int] = {}
         with self._db.transaction(), _translated():
-            self._db.connection.executemany(
-                """
-                INSERT INTO dead_letters
-                    (fingerprint, kind, topic, payload, received_at, reason, attempts,
-                     last_attempt_at)
-                VALUES (?, ?, ?, ?, ?, ?, 1, ?)
-                ON CONFLICT (fingerprint) DO UPDATE SET
-                    attempts = dead_letters.attempts + 1,
-                    reason = excluded.reason,
-                    last_attempt_at = excluded.last_attempt_at
-                """,
-                rows,
-            )
+            for letter in letters:
+                key = dead_letter_key(letter)
+                sender = letter_sender(letter)
+                known = conn.execute(
+                    "SELECT 1 FROM dead_letters WHERE fingerprint = ?", (key,)
+                ).fetchone()
+                if known is None:
+                    if sender not in held:
+                        held[sender] = conn.execute(
+                            "SELECT count(*) FROM dead_letters WHERE device_id = ?", (sender,)
+                        ).fetchone()[0]
+                    if held[sender] >= self._policy.quota_per_device:
+                        self._count_drop(sender, "over_quota", 1, now)
+                        continue
+                    held[sender] += 1
+                conn.execute(
+                    """
+                    INSERT INTO dead_letters
+                        (fingerprint, kind, topic, payload, received_at, reason, attempts,
+                         last_attempt_at, device_id, size, sha256)
+                    VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?)
+                    ON CONFLICT (fingerprint) DO UPDATE SET
+                        attempts = dead_letters.attempts + 1,
+                        reason = excluded.reason,
+                        last_attempt_at = excluded.last_attempt_at
+                    """,
+                    (
+                        key,
+                        letter.kind.value,
+                        letter.topic,
+                        kept_payload(letter.payload),
+                        to_canonical(letter.received_at),
+                        letter.reason,
+                        now,
+                        sender,
+                        len(letter.payload),
+                        payload_sha256(letter.payload),
+                    ),
+                )
+
+    def _count_drop(self, sender: str, column: str, count: int, now: str) -> None:
+        self._db.connection.execute(
+            f"""
+            INSERT INTO dead_letter_drops (device_id, {column}, last_dropped_at)
+            VALUES (?, ?, ?)
+            ON CONFLICT (device_id) DO UPDATE SET
+                {column} = dead_letter_drops.{column} + excluded.{column},
+                last_dropped_at = excluded.last_dropped_at
+            """,
+            (sender, count, now),
+        )
+
+    def expire(self, now: datetime) -> int:
+        """Delete dead letters older than the retention; returns how many, counted per sender."""
+        cutoff = to_canonical(now - self._policy.retention)
+        stamp = to_canonical(now)
+        with self._db.transaction(), _translated():
+            conn = self._db.connection
+            expired = conn.execute(
+                "SELECT device_id, count(*) FROM dead_letters WHERE received_at < ? "
+                "GROUP BY device_id",
+                (cutoff,),
+            ).fetchall()
+            conn.execute("DELETE FROM dead_letters WHERE received_at < ?", (cutoff,))
+            for sender, count in expired:
+                self._count_drop(sender, "expired", int(count), stamp)
+        return sum(int(count) for _, count in expired)
+
+    def dropped(self) -> list[DroppedLetters]:
+        """What the bounds dropped, per sender, most first."""
+        with _translated():
+            rows = self._db.connection.execute(
+                "SELECT device_id, over_quota, expired, last_dropped_at FROM dead_letter_drops "
+                "ORDER BY over_quota + expired DESC, device_id"
+            ).fetchall()
+        return [DroppedLetters(str(d), int(q), int(e), str(at)) for d, q, e, at in rows]
 
     def list(self, limit: int = 100) -> list[StoredDeadLetter]:
         with _translated():

@@ -9,22 +9,26 @@ from __future__ import annotations
 import getpass
 import json
 import logging
+import os
 import signal
 import sys
 import threading
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import FrameType
 from typing import Any
 
 import click
 
+from coldchain.adapters import dynsec
+from coldchain.adapters.lockfile import FolderLock
 from coldchain.adapters.mosquitto import BrokerConfig, MosquittoProcess
 from coldchain.adapters.mqtt import MqttConsumer
 from coldchain.adapters.notify import Channel, LogChannel, SmtpChannel, WebhookChannel
 from coldchain.adapters.pki import LocalPki
 from coldchain.adapters.sqlite import SqliteAlarmStore, SqliteDatabase
-from coldchain.apps.clictx import open_store, settings_of
+from coldchain.apps.clictx import as_duration, open_store, settings_of
+from coldchain.apps.dashboard.commands import COMMANDS as DASHBOARD_COMMANDS
 from coldchain.apps.dispatcher import Dispatcher
 from coldchain.apps.operator_cli import COMMANDS as OPERATOR_COMMANDS
 from coldchain.apps.render import alarm_document, print_alarms
@@ -60,6 +64,7 @@ EXIT_USAGE = 2
 @click.pass_context
 def cli(ctx: click.Context, home: Path | None) -> None:
     """Cold chain monitoring: local broker, processor worker, devices and queries."""
+    os.umask(0o077)  # databases, logs and broker state: owner only (readings carry positions)
     ctx.obj = Settings.from_env().override(home=home)
     logging.basicConfig(
         level=settings_of(ctx).log_level,
@@ -75,7 +80,7 @@ def pki() -> None:
 @pki.command("init")
 @click.pass_context
 def pki_init(ctx: click.Context) -> None:
-    """Create the CA, broker and processor certificates (idempotent).
+    """Create the CA, broker, admin and first processor certificates (idempotent).
 
     Example: coldchain pki init
     """
@@ -94,25 +99,77 @@ def pki_init(ctx: click.Context) -> None:
 def pki_issue(ctx: click.Context, device_ids: tuple[str, ...]) -> None:
     """Issue a client certificate for each device (CN = device id; idempotent).
 
+    A running broker admits the devices at once. A device whose certificate is re-issued (its
+    files were lost) has every earlier certificate revoked.
+
     Example: coldchain pki issue reefer-0001 reefer-0002
     """
     authority = LocalPki(settings_of(ctx).pki_dir)
-    for device_id in device_ids:
-        credentials = authority.issue_device(device_id)
+    issued = [(device_id, authority.issue_device(device_id)) for device_id in device_ids]
+    dynsec.admit(authority, device_ids, "device")
+    for device_id, credentials in issued:
         click.echo(f"{device_id}: {credentials.cert} {credentials.key}")
 
 
-@pki.command("revoke")
-@click.argument("device_id")
+@pki.command("issue-processor")
+@click.argument("name")
 @click.pass_context
-def pki_revoke(ctx: click.Context, device_id: str) -> None:
-    """Revoke a device's certificate (the broker refuses it after a restart).
+def pki_issue_processor(ctx: click.Context, name: str) -> None:
+    """Issue a processor identity: a worker whose client id is NAME (idempotent).
 
-    Example: coldchain pki revoke reefer-0007
+    `coldchain worker --client-id NAME` issues it on first use; this command is for a worker
+    on another machine. Example: coldchain pki issue-processor coldchain-worker-2
     """
     authority = LocalPki(settings_of(ctx).pki_dir)
-    serial = authority.revoke(device_id)
-    click.echo(f"{device_id}: serial {serial:x} revoked in {authority.crl}; restart the broker")
+    credentials = authority.issue_processor(name)
+    dynsec.admit(authority, [name], "processor")
+    click.echo(f"{name}: {credentials.cert} {credentials.key}")
+
+
+@pki.command("revoke")
+@click.argument("name")
+@click.pass_context
+def pki_revoke(ctx: click.Context, name: str) -> None:
+    """Revoke every certificate ever issued to a device (or processor).
+
+    A running broker disconnects it at once and rereads the CRL (SIGHUP); copies of earlier
+    certificates are refused too. Example: coldchain pki revoke reefer-0007
+    """
+    authority = LocalPki(settings_of(ctx).pki_dir)
+    serials = authority.revoke(name)
+    kind = authority.kind_of(name) or "device"
+    running = dynsec.shut_out(authority, name, kind)
+    listed = ", ".join(f"{serial:x}" for serial in serials) or "none new"
+    click.echo(
+        f"{name}: serials revoked: {listed}; CRL {authority.crl}; "
+        + ("the running broker has reloaded it" if running else "the broker reads it at start")
+    )
+
+
+@pki.command("rotate")
+@click.argument("device_id")
+@click.option(
+    "--grace",
+    callback=as_duration,
+    default="0s",
+    show_default=True,
+    help="How long the old certificate keeps working (e.g. 24h), to give the device time.",
+)
+@click.pass_context
+def pki_rotate(ctx: click.Context, device_id: str, grace: timedelta) -> None:
+    """Issue a new certificate for a device; the old ones are revoked when the grace ends.
+
+    The broker refuses old certificates once `coldchain broker` (or `up`) sees the grace end
+    (checked every minute). Example: coldchain pki rotate reefer-0007 --grace 24h
+    """
+    authority = LocalPki(settings_of(ctx).pki_dir)
+    issued = authority.rotate(device_id, grace)
+    if grace <= timedelta(0):
+        dynsec.tell_running_broker(authority, [], reload_crl=True)
+    ending = "earlier certificates revoked" if grace <= timedelta(0) else f"earlier end in {grace}"
+    click.echo(
+        f"{device_id}: new serial {issued.serial:x} in {authority.device(device_id).cert}; {ending}"
+    )
 
 
 @cli.command()
@@ -140,11 +197,15 @@ def broker(ctx: click.Context, host: str | None, port: int | None) -> None:
     click.echo(f"mosquitto listening on {settings.mqtt_host}:{settings.mqtt_port} (mTLS)")
 
     def forward(signum: int, frame: FrameType | None) -> None:
-        process.stop(signal.Signals(signum))
+        process.send_signal(signal.Signals(signum))  # only the main thread waits on it
 
     signal.signal(signal.SIGTERM, forward)
     signal.signal(signal.SIGINT, forward)
-    ctx.exit(process.wait())
+    signal.signal(signal.SIGHUP, forward)
+    while (code := process.wait(timeout_s=60)) is None:
+        if authority.refresh_crl():  # a rotation's grace period ended
+            process.reload()
+    ctx.exit(0 if code in (0, -signal.SIGTERM, -signal.SIGINT) else code)
 
 
 @cli.command()
@@ -233,7 +294,10 @@ def worker(
     settings = settings_of(ctx).override(mqtt_host=host, mqtt_port=port, db_path=db)
     alarm_profile = load_profile_file(profile_path) if profile_path else default_profile()
     channels = _channels(webhook, webhook_min_severity, smtp, mail_from, mail_to, mail_min_severity)
-    credentials = LocalPki(settings.pki_dir).processor()
+    FolderLock(settings.home / f"worker-{client_id}.lock", f"a worker as {client_id}").acquire()
+    authority = LocalPki(settings.pki_dir)
+    credentials = authority.issue_processor(client_id)
+    dynsec.admit(authority, [client_id], "processor")
     tls = client_context(credentials.ca, credentials.cert, credentials.key)
     database = SqliteDatabase(settings.database)
     subscription = SHARED_TELEMETRY_FILTER if shared else TELEMETRY_FILTER
@@ -461,37 +525,6 @@ def up(
     run_up(settings, options)
 
 
-@cli.command()
-@click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", type=click.IntRange(0, 65535), default=8080, show_default=True)
-@click.option("--db", type=click.Path(dir_okay=False, path_type=Path), default=None)
-@click.pass_context
-def dashboard(ctx: click.Context, host: str, port: int, db: Path | None) -> None:
-    """Serve the operations dashboard and its JSON API until Ctrl-C.
-
-    Example: coldchain dashboard --port 8080   (then open http://127.0.0.1:8080)
-    """
-    from coldchain.apps.dashboard.server import make_server  # noqa: PLC0415 - only this command
-
-    settings = settings_of(ctx).override(db_path=db)
-    database = open_store(settings)
-    database.close()
-    try:
-        server = make_server(settings.database, host, port)
-    except OSError as exc:
-        raise ConfigurationError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
-    bound = server.server_address[1]
-    click.echo(f"dashboard on http://{host}:{bound} (API under /api/)")
-
-    def stop(signum: int, frame: FrameType | None) -> None:
-        threading.Thread(target=server.shutdown, daemon=True).start()
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
-    server.serve_forever()
-    server.server_close()
-
-
 @cli.group()
 def alarms() -> None:
     """Alarm records: list them, acknowledge them (with a comment)."""
@@ -638,7 +671,7 @@ def _path(flag: Path | None, env: str | None) -> Path | None:
     return flag if flag is not None else (Path(env) if env else None)
 
 
-for _command in OPERATOR_COMMANDS:
+for _command in (*OPERATOR_COMMANDS, *DASHBOARD_COMMANDS):
     cli.add_command(_command)
 
 

@@ -14,6 +14,14 @@ from coldchain.core.errors import ConfigurationError
 from coldchain.core.timestamps import parse_iso
 
 
+def as_duration(ctx: click.Context, param: click.Parameter, value: str) -> timedelta:
+    """A click callback: ``30s``, ``15m``, ``24h`` or ``2d`` as a timedelta."""
+    try:
+        return parse_duration(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
 def settings_of(ctx: click.Context) -> Settings:
     settings = ctx.find_root().obj
     assert isinstance(settings, Settings)

@@ -16,6 +16,7 @@ import click
 from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
+from rich.text import Text
 
 from coldchain.adapters.sqlite import (
     SqliteAlarmStore,
@@ -27,7 +28,7 @@ from coldchain.adapters.sqlite import (
 )
 from coldchain.adapters.sqlite_queries import SqliteReadModel
 from coldchain.apps.clictx import open_store, settings_of, window
-from coldchain.apps.render import alarm_document, local, span
+from coldchain.apps.render import add_row, alarm_document, local, plain, span
 from coldchain.apps.reports import render_html, render_pdf, summary_document, write_csv
 from coldchain.config import load_profile_file
 from coldchain.core.alarm_engine import AlarmEngine
@@ -96,7 +97,8 @@ def devices(ctx: click.Context, fleet: str | None, output: str, db: Path | None)
     for column in ("device", "fleet", "last seen", "temp °C", "battery %", "firmware", "status"):
         table.add_column(column)
     for row in rows:
-        table.add_row(
+        add_row(
+            table,
             row["device_id"],
             row["fleet_id"] or "-",
             local(parse_iso(row["last_ts"])),
@@ -162,14 +164,10 @@ def device_show(ctx: click.Context, device_id: str, output: str, db: Path | None
         value = document[key]
         if key.endswith("_ts"):
             value = local(parse_iso(value))
-        console.print(f"[bold]{key:>16}[/bold]  {value if value is not None else '-'}")
-    console.print(
-        f"[bold]{'alarms':>16}[/bold]  "
-        + (
-            ", ".join(f"{a.rule} ({a.state.value}, {local(a.started_at)})" for a in alarms)
-            or "none"
-        )
-    )
+        shown = plain(value if value is not None else "-")
+        console.print(Text.assemble((f"{key:>16}", "bold"), "  ", shown))
+    listed = ", ".join(f"{a.rule} ({a.state.value}, {local(a.started_at)})" for a in alarms)
+    console.print(Text.assemble((f"{'alarms':>16}", "bold"), "  ", plain(listed or "none")))
 
 
 @click.command()
@@ -286,7 +284,8 @@ def excursions(
     for column in ("device", "rule", "severity", "start", "end", "duration", "peak"):
         table.add_column(column)
     for a in found:
-        table.add_row(
+        add_row(
+            table,
             a.device_id,
             a.rule,
             a.severity.value,
@@ -312,7 +311,9 @@ def dlq_list(ctx: click.Context, limit: int, output: str, db: Path | None) -> No
     """Dead letters, newest first, with their reasons. Example: coldchain dlq list --format json"""
     database = _store(ctx, db)
     try:
-        letters = SqliteDeadLetterStore(database).list(limit)
+        store = SqliteDeadLetterStore(database)
+        letters = store.list(limit)
+        dropped = store.dropped()
     finally:
         database.close()
     documents = [
@@ -323,10 +324,19 @@ def dlq_list(ctx: click.Context, limit: int, output: str, db: Path | None) -> No
             "received_at": to_canonical(s.letter.received_at),
             "reason": s.letter.reason,
             "attempts": s.attempts,
+            "size": s.size,
+            "sha256": s.sha256,
+            "truncated": s.truncated,
             "payload": s.letter.payload.decode("utf-8", "replace")[:500],
         }
         for s in letters
     ]
+    for drop in dropped:  # on stderr, so the JSON on stdout keeps its shape
+        click.echo(
+            f"dropped from {plain(drop.device_id)}: {drop.over_quota} over its quota, "
+            f"{drop.expired} past the retention (last {drop.last_dropped_at})",
+            err=True,
+        )
     if output == "json":
         click.echo(json.dumps(documents, indent=2))
         return
@@ -334,7 +344,8 @@ def dlq_list(ctx: click.Context, limit: int, output: str, db: Path | None) -> No
     for column in ("id", "kind", "topic", "received", "attempts", "reason"):
         table.add_column(column)
     for d in documents:
-        table.add_row(
+        add_row(
+            table,
             str(d["id"]),
             str(d["kind"]),
             str(d["topic"]),
@@ -381,6 +392,9 @@ def dlq_replay(
             task = progress.add_task("replaying", total=len(targets))
             for stored in targets:
                 letter = stored.letter
+                if stored.truncated:  # only its first 4 KiB were kept: nothing to replay
+                    progress.advance(task)
+                    continue
                 message = Message(letter.topic, letter.payload, letter.received_at)
                 with database.transaction():
                     [result] = processor.process_batch([message])

@@ -2,14 +2,31 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
-from typing import Any
+from typing import Any, Final
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from coldchain.core.alarms import Alarm
 from coldchain.core.timestamps import to_canonical
+
+# C0 and C1 controls (ESC starts a terminal escape sequence), DEL, zero-width and
+# bidirectional overrides: shown as U+FFFD so a device string cannot restyle or rewrite a
+# terminal, nor hide what it says.
+_UNSAFE: Final = re.compile("[\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def plain(value: object) -> Text:
+    """Text shown literally: never read as rich markup, control characters made visible."""
+    return Text(_UNSAFE.sub("\ufffd", str(value)))
+
+
+def add_row(table: Table, *cells: object) -> None:
+    """A table row of :func:`plain` cells: device-supplied strings stay inert."""
+    table.add_row(*(plain(cell) for cell in cells))
 
 
 def local(moment: datetime | None) -> str:
@@ -62,7 +79,8 @@ def print_alarms(alarms: list[Alarm], console: Console | None = None) -> None:
         table.add_column(column)
     for alarm in alarms:
         ack = alarm.acknowledgement
-        table.add_row(
+        add_row(
+            table,
             alarm.id,
             alarm.device_id,
             alarm.rule,

@@ -14,6 +14,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
@@ -22,9 +23,11 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
+from coldchain.adapters.lockfile import FolderLock
 from coldchain.adapters.mosquitto import BrokerConfig, MosquittoProcess
 from coldchain.adapters.pki import LocalPki
 from coldchain.adapters.sqlite import SqliteDatabase, StoreSummary, summarise
+from coldchain.apps.accounts import ensure_admin
 from coldchain.config import Settings
 from coldchain.core.errors import ColdchainError, ConfigurationError
 
@@ -39,6 +42,13 @@ class UpOptions:
     duration_s: float | None = None
     seed: int = 0
     dashboard_port: int | None = 8080
+
+
+_STOPPING = {
+    "simulator": "delivering what its devices hold",
+    "dashboard": "closing connections",
+    "worker": "committing and acknowledging what it holds",
+}
 
 
 class _Child:
@@ -58,8 +68,9 @@ class _Child:
     def alive(self) -> bool:
         return self.process.poll() is None
 
-    def stop(self, timeout_s: float) -> int:
+    def stop(self, timeout_s: float, say: Callable[[str], None]) -> int:
         if self.alive():
+            say(f"stopping the {self.name}: {_STOPPING[self.name]}")
             self.process.send_signal(signal.SIGTERM)
             try:
                 self.process.wait(timeout=timeout_s)
@@ -81,12 +92,18 @@ def run_up(settings: Settings, options: UpOptions, console: Console | None = Non
     """
     console = console or Console()
     home = settings.home
+    home.mkdir(parents=True, exist_ok=True, mode=0o700)
+    stack_lock = FolderLock(home / "stack.lock", "coldchain up").acquire()
     pki = LocalPki(settings.pki_dir)
     pki.init()
     broker = MosquittoProcess(
         BrokerConfig(settings.broker_dir, pki, settings.mqtt_host, settings.mqtt_port)
     )
-    broker.start()
+    try:
+        broker.start()
+    except ColdchainError:
+        stack_lock.release()
+        raise
     stop = threading.Event()
 
     def request_stop(signum: int, frame: FrameType | None) -> None:
@@ -108,6 +125,16 @@ def run_up(settings: Settings, options: UpOptions, console: Console | None = Non
         )
         db = SqliteDatabase(settings.database)
         if options.dashboard_port is not None:
+            first_admin = ensure_admin(settings.database)
+            if first_admin is not None:  # printed this once; auth.db keeps only its hash
+                console.print(
+                    f"dashboard: http://127.0.0.1:{options.dashboard_port}  sign in as "
+                    f"{first_admin[0]} / {first_admin[1]} (shown once; change it with "
+                    f"coldchain --home {home} user password {first_admin[0]})",
+                    markup=False,
+                    highlight=False,
+                    soft_wrap=True,
+                )
             children.append(
                 _Child(
                     "dashboard",
@@ -144,9 +171,13 @@ def run_up(settings: Settings, options: UpOptions, console: Console | None = Non
             )
         _watch(db, children, options, stop, console)
     finally:
-        for child in reversed(children):  # simulator, then worker
-            child.stop(timeout_s=60)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut the drain
+        say = console.print
+        for child in reversed(children):  # simulator, dashboard, then worker
+            child.stop(timeout_s=60, say=say)
+        say("stopping the broker: saving its sessions and queues")
         broker.stop()
+        stack_lock.release()
     summary = summarise(db)
     db.close()
     failed = [c for c in children if c.process.returncode not in (0, -signal.SIGTERM)]

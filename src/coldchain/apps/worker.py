@@ -27,7 +27,7 @@ from coldchain.adapters.sqlite import (
 )
 from coldchain.core.alarm_engine import AlarmEngine
 from coldchain.core.alarm_profile import AlarmProfile, default_profile
-from coldchain.core.errors import StorageError
+from coldchain.core.errors import StorageError, StoreLostError
 from coldchain.core.messages import DeadLetter, DeadLetterKind, Message, Outcome
 from coldchain.core.processing import Processor, Result
 from coldchain.core.profile import DEFAULT_PROFILE, Profile
@@ -45,6 +45,8 @@ class WorkerOptions:
     stats_every_s: float = 10.0
     retry_max_s: float = 5.0
     sweep_every_s: float = 10.0
+    drain_quiet_s: float = 0.5
+    drain_max_s: float = 10.0
 
 
 class Worker:
@@ -86,9 +88,15 @@ class Worker:
             if time.monotonic() - last_stats >= self._options.stats_every_s:
                 self._log_stats()
                 last_stats = time.monotonic()
-        # Drain: everything already received is committed and acknowledged before we leave.
-        while batch := self._consumer.take(self._options.batch_size, 0.0):
+        # Drain: what was received, and what is still arriving (the broker forwards the last
+        # readings of a fleet that has just stopped), is committed and acknowledged until the
+        # stream has been quiet for ``drain_quiet_s``, for at most ``drain_max_s``.
+        self._db.ensure_present()
+        deadline = time.monotonic() + self._options.drain_max_s
+        while batch := self._consumer.take(self._options.batch_size, self._options.drain_quiet_s):
             self._commit_and_ack(batch, None)
+            if time.monotonic() >= deadline:
+                break
         self._log_stats()
 
     def _commit_and_ack(self, batch: Sequence[Delivery], stop: threading.Event | None) -> None:
@@ -97,6 +105,11 @@ class Worker:
             try:
                 results = self._process(batch)
                 break
+            except StoreLostError as exc:
+                # Never acknowledge into a file nobody will read: the broker keeps the batch
+                # for our session and redelivers it to the restarted worker.
+                log.error("%s; holding %d messages unacknowledged", exc, len(batch))
+                raise
             except StorageError as exc:
                 log.error("store unavailable, holding %d messages: %s", len(batch), exc)
                 if stop is not None and stop.wait(delay):
@@ -124,6 +137,9 @@ class Worker:
         try:
             with self._db.transaction():
                 notes = self._alarms.sweep(datetime.now(UTC))
+                self.counts["dead_letters_expired"] += self._dead_letters.expire(datetime.now(UTC))
+        except StoreLostError:
+            raise
         except StorageError as exc:
             log.error("alarm sweep skipped: %s", exc)
             return

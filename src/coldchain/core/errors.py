@@ -3,10 +3,15 @@
 ColdchainError
 ├── ValidationError        a payload or argument that breaks the rules (carries every issue)
 ├── ConfigurationError     settings, profiles or files that cannot be used
+│   └── AlreadyRunningError       another process holds this data folder (or port)
 ├── StorageError           a store could not do what was asked (adapters translate SDK errors)
-│   └── StorageUnavailableError   the store is down or read-only; retry later
+│   ├── StorageUnavailableError   the store is down or read-only; retry later
+│   └── StoreLostError            the database file was deleted or replaced under us
+├── BrokerError            the MQTT broker cannot be reached or refused a request
 ├── NotFoundError          a device, alarm or dead letter that does not exist
-└── PkiError               certificates and keys that cannot be made or read
+├── PkiError               certificates and keys that cannot be made or read
+├── AuthenticationError    no valid credentials: unknown name, wrong password, expired session
+└── PermissionDeniedError  signed in, but the role does not allow the action
 """
 
 from __future__ import annotations
@@ -49,9 +54,29 @@ class StorageUnavailableError(StorageError):
     """The store is down, locked or read-only; the work can be retried later."""
 
 
+class StoreLostError(StorageError):
+    """The database file the process opened was deleted or replaced: stop, acknowledge nothing."""
+
+
+class AlreadyRunningError(ConfigurationError):
+    """Another process holds the data folder (or the part of it this command needs)."""
+
+
+class BrokerError(ColdchainError):
+    """The MQTT broker cannot be reached, or refused a request."""
+
+
 class NotFoundError(ColdchainError):
     """A device, alarm or dead letter that does not exist."""
 
 
 class PkiError(ColdchainError):
     """Certificates and keys that cannot be made or read."""
+
+
+class AuthenticationError(ColdchainError):
+    """No valid credentials: an unknown name, a wrong password, an expired session or token."""
+
+
+class PermissionDeniedError(ColdchainError):
+    """An authenticated user whose role does not allow the action."""

@@ -12,7 +12,7 @@ from typing import Protocol
 
 from coldchain.core.alarms import Alarm
 from coldchain.core.events import Event
-from coldchain.core.messages import DeadLetter, Outcome, StoredDeadLetter
+from coldchain.core.messages import DeadLetter, DroppedLetters, Outcome, StoredDeadLetter
 from coldchain.core.notifications import Notification
 from coldchain.core.reading import Reading
 
@@ -63,6 +63,14 @@ class DeadLetterStore(DeadLetterSink, Protocol):
         ...
 
     def count(self) -> int: ...
+
+    def expire(self, now: datetime) -> int:
+        """Delete letters past the retention; returns how many (counted as dropped)."""
+        ...
+
+    def dropped(self) -> Sequence[DroppedLetters]:
+        """What the bounds dropped (over a sender's quota, or expired), per sender."""
+        ...
 
 
 class EventSink(Protocol):

@@ -64,6 +64,15 @@ def validate_message(
                 f"(clock fault; at most {profile.max_clock_skew.total_seconds():.0f} s allowed)",
             )
         )
+    age = message.received_at - decoded.at
+    if age > profile.max_reading_age:
+        issues.append(
+            Issue(
+                "timestamp",
+                f"{reading.timestamp} is too old: {age.days} days before arrival "
+                f"(at most {profile.max_reading_age.days} days accepted)",
+            )
+        )
     if issues:
         raise ValidationError(issues)
     return reading, decoded.warnings

@@ -23,12 +23,17 @@ class Profile:
     shock_high_g: float = 2.0
     silence_after: timedelta = timedelta(minutes=5)
     max_clock_skew: timedelta = timedelta(minutes=5)
+    # Older readings are dead-lettered as "too old": a device with a reset clock (2001) must
+    # not raise alarms dated decades ago, nor write rows the 90-day retention never reaches.
+    max_reading_age: timedelta = timedelta(days=30)
 
     def __post_init__(self) -> None:
         if self.temperature_low_c >= self.temperature_high_c:
             raise ValueError("temperature_low_c must be below temperature_high_c")
         if self.consecutive_readings < 1:
             raise ValueError("consecutive_readings must be at least 1")
+        if self.max_reading_age <= timedelta(0):
+            raise ValueError("max_reading_age must be positive")
 
     @property
     def history_needed(self) -> int:

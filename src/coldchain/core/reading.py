@@ -51,7 +51,8 @@ class _WireReading(BaseModel):
     latitude: Annotated[_Number, Field(ge=-90, le=90)] | None = None
     longitude: Annotated[_Number, Field(ge=-180, le=180)] | None = None
     fleet_id: Annotated[str, Field(pattern=DEVICE_ID_PATTERN)] | None = None
-    firmware_version: Annotated[str, Field(min_length=1, max_length=64)] | None = None
+    # Printable ASCII only: the string reaches terminals, tables and reports.
+    firmware_version: Annotated[str, Field(pattern=r"^[ -~]{1,64}$")] | None = None
     seq: Annotated[int, Field(ge=0, le=2**63 - 1)] | None = None
 
 

@@ -1,11 +1,12 @@
-"""The dashboard's JSON API as plain functions: parameters in, a status and a document out.
+"""The dashboard's JSON API as plain methods over one store connection: query parameters in,
+a JSON document out. :mod:`coldchain.apps.dashboard.app` maps them to routes.
 
-Every error is a 4xx with ``{"error": "..."}``; the page and scripts read the same JSON.
+Bad parameters raise :class:`BadRequestError` or our ``ValidationError`` (400), unknown
+devices and alarms ``NotFoundError`` (404); the routes turn each into ``{"error": "..."}``.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -20,14 +21,12 @@ from coldchain.adapters.sqlite import (
 from coldchain.adapters.sqlite_queries import SqliteReadModel
 from coldchain.apps.render import alarm_document
 from coldchain.core.alarms import acknowledge_alarm
-from coldchain.core.errors import NotFoundError, ValidationError
+from coldchain.core.errors import NotFoundError
 from coldchain.core.timestamps import parse_iso, to_canonical
 
 MAX_WINDOW: Final = timedelta(days=31)
 MAX_POINTS: Final = 2000
 SILENT_AFTER: Final = timedelta(minutes=5)
-
-Response = tuple[int, Any]
 
 
 class BadRequestError(Exception):
@@ -40,37 +39,6 @@ class Api:
 
     db: SqliteDatabase
     now: Callable[[], datetime] = lambda: datetime.now(UTC)
-
-    def route(  # noqa: PLR0911 - one return per endpoint reads as a routing table
-        self, method: str, path: str, query: Mapping[str, str], body: bytes
-    ) -> Response:
-        parts = [p for p in path.split("/") if p][1:]  # drop "api"
-        try:
-            if method == "GET" and parts == ["health"]:
-                return 200, self.health()
-            if method == "GET" and parts == ["devices"]:
-                return 200, self.devices()
-            if method == "GET" and len(parts) == 2 and parts[0] == "devices":
-                return 200, self.device(parts[1])
-            if method == "GET" and parts == ["readings"]:
-                return 200, self.readings(query)
-            if method == "GET" and parts == ["trend"]:
-                return 200, self.trend(query)
-            if method == "GET" and parts == ["ingest"]:
-                return 200, self.ingest(query)
-            if method == "GET" and parts == ["alarms"]:
-                return 200, self.alarms(query)
-            if method == "GET" and parts == ["deadletters"]:
-                return 200, self.dead_letters(query)
-            if method == "POST" and len(parts) == 3 and parts[0] == "alarms" and parts[2] == "ack":
-                return 200, self.acknowledge(parts[1], body)
-        except BadRequestError as exc:
-            return 400, {"error": str(exc)}
-        except ValidationError as exc:
-            return 400, {"error": str(exc)}
-        except NotFoundError as exc:
-            return 404, {"error": str(exc)}
-        return 404, {"error": f"no such endpoint: {method} {path}"}
 
     # -- endpoints ------------------------------------------------------------------------
     def health(self) -> dict[str, Any]:
@@ -159,21 +127,10 @@ class Api:
     def dead_letters(self, query: Mapping[str, str]) -> list[dict[str, Any]]:
         return SqliteReadModel(self.db).dead_letters(self._int(query, "limit", 20, 1, 1000))
 
-    def acknowledge(self, alarm_id: str, body: bytes) -> dict[str, Any]:
-        try:
-            document = json.loads(body or b"{}")
-        except json.JSONDecodeError:
-            raise BadRequestError('body must be JSON: {"by": ..., "comment": ...}') from None
-        if not isinstance(document, dict):
-            raise BadRequestError("body must be a JSON object")
+    def acknowledge(self, alarm_id: str, by: str, comment: str) -> dict[str, Any]:
+        """``by`` is the signed-in user, never a name the client sent."""
         with self.db.transaction():
-            acked = acknowledge_alarm(
-                SqliteAlarmStore(self.db),
-                alarm_id,
-                str(document.get("by") or ""),
-                str(document.get("comment") or ""),
-                self.now(),
-            )
+            acked = acknowledge_alarm(SqliteAlarmStore(self.db), alarm_id, by, comment, self.now())
         return alarm_document(acked)
 
     # -- parameters ----------------------------------------------------------------------

@@ -13,6 +13,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Final, TextIO
 
+from coldchain.adapters import dynsec
 from coldchain.adapters.pki import LocalPki
 from coldchain.apps.simulator.fleet import Fleet, FleetOptions, FleetStats
 from coldchain.core.device_model import DeviceModel, Scenario, scenario_mix
@@ -112,11 +113,12 @@ def build_models(request: SimulateRequest) -> list[DeviceModel]:
     ]
 
 
-def tls_factory(request: SimulateRequest) -> Callable[[str], ssl.SSLContext]:
+def tls_factory(request: SimulateRequest, device_ids: list[str]) -> Callable[[str], ssl.SSLContext]:
     """Where each device's certificate comes from.
 
     One device with ``--cert/--key/--ca`` (or CERT_PATH, KEY_PATH, CA_PATH) uses those files;
-    otherwise certificates come from the local PKI, issued on first use.
+    otherwise certificates come from the local PKI: issued for every device before the first
+    connection and admitted by a broker already running.
     """
     if request.cert is not None or request.key is not None:
         if request.cert is None or request.key is None or request.ca is None:
@@ -128,9 +130,11 @@ def tls_factory(request: SimulateRequest) -> Callable[[str], ssl.SSLContext]:
         context = client_context(request.ca, request.cert, request.key)
         return lambda device_id: context
     pki = LocalPki(request.pki_dir)
+    issued = {device_id: pki.issue_device(device_id) for device_id in device_ids}
+    dynsec.admit(pki, device_ids, "device")
 
     def for_device(device_id: str) -> ssl.SSLContext:
-        credentials = pki.issue_device(device_id)
+        credentials = issued.get(device_id) or pki.issue_device(device_id)
         return client_context(request.ca or credentials.ca, credentials.cert, credentials.key)
 
     return for_device
@@ -143,7 +147,7 @@ def simulate(request: SimulateRequest, out: TextIO = sys.stdout) -> FleetStats:
         ConfigurationError: unusable certificates, endpoint or authorisation (ConnectError).
     """
     models = build_models(request)
-    tls_for = tls_factory(request)
+    tls_for = tls_factory(request, [model.device_id for model in models])
     single = request.devices is None
 
     def print_line(reading: Reading) -> None:

@@ -8,11 +8,28 @@ const esc = (s) => String(s ?? "").replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "
 const ago = (s) => (s < 90 ? `${Math.round(s)} s` : s < 5400 ? `${Math.round(s / 60)} min` : `${(s / 3600).toFixed(1)} h`);
 const local = (iso) => (iso ? new Date(iso).toLocaleString() : "-");
 
+let me = null; // {name, role, permissions} of the signed-in user
+
 async function api(path, options) {
-  const response = await fetch(path, options);
+  const response = await fetch(path, { credentials: "same-origin", ...options });
+  if (response.status === 401) { location.assign("/signin"); throw new Error("signed out"); }
   const body = await response.json();
   if (!response.ok) throw new Error(body.error || response.statusText);
   return body;
+}
+
+// Requests that change something: JSON only (the server refuses anything else).
+const send = (method, path, document) =>
+  api(path, { method, headers: { "Content-Type": "application/json" }, body: JSON.stringify(document ?? {}) });
+
+async function whoAmI() {
+  me = await api("/api/session");
+  $("#who").textContent = me.name;
+  $("#role").textContent = me.role;
+}
+
+async function signOut() {
+  try { await send("DELETE", "/api/session"); } finally { location.assign("/signin"); }
 }
 
 // A line chart of buckets: a min–max band, the mean line, the 2 and 8 °C lines.
@@ -58,6 +75,13 @@ function bars(rows, { width = 420, height = 160 } = {}) {
   return `<div class="muted">last minute: <b id="ingest-last">${last.stored}</b> stored, ${last.dead_letters} dead letters</div>` + svg;
 }
 
+// A bar as SVG attributes, not inline styles: the Content-Security-Policy allows no inline style.
+function batteryBar(pct) {
+  const level = Math.max(0, Math.min(100, Number(pct) || 0));
+  const color = level < 15 ? "#f85149" : level < 30 ? "#d29922" : "#3fb950";
+  return `<svg class="bar" viewBox="0 0 100 10" preserveAspectRatio="none" width="100%" height="10"><rect width="100" height="10" rx="3" fill="#263140"/><rect width="${level}" height="10" rx="3" fill="${color}"/></svg>`;
+}
+
 async function refreshFleet() {
   const [health, devices, alarms, ingest, trend, dead] = await Promise.all([
     api("/api/health"), api("/api/devices"), api("/api/alarms?active=true"),
@@ -71,24 +95,26 @@ async function refreshFleet() {
   $("#w-heartbeat .body").innerHTML = `<table><tr><th>device</th><th>last reading</th><th>temp</th><th>status</th></tr>${devices.map((d) =>
     `<tr><td><a href="#/device/${encodeURIComponent(d.device_id)}">${esc(d.device_id)}</a></td><td class="${d.silent ? "silent" : ""}">${ago(d.seconds_since)} ago</td><td class="temperature">${d.temperature_c.toFixed(1)} °C</td><td class="${d.status === "ok" ? "ok" : d.status === "silent" ? "silent" : "warning"}">${d.status}</td></tr>`).join("")}</table>`;
   $("#w-battery .body").innerHTML = `<table>${devices.slice().sort((a, b) => a.battery_pct - b.battery_pct).map((d) =>
-    `<tr><td>${esc(d.device_id)}</td><td style="width:60%"><div class="bar"><div style="width:${d.battery_pct}%;background:${d.battery_pct < 15 ? "#f85149" : d.battery_pct < 30 ? "#d29922" : "#3fb950"}"></div></div></td><td>${d.battery_pct.toFixed(0)} %</td></tr>`).join("")}</table>`;
+    `<tr><td>${esc(d.device_id)}</td><td class="battery">${batteryBar(d.battery_pct)}</td><td>${d.battery_pct.toFixed(0)} %</td></tr>`).join("")}</table>`;
   $("#w-alarms .body").innerHTML = alarmTable(alarms, true);
   $("#updated").textContent = `updated ${new Date().toLocaleTimeString()}`;
 }
 
+const canAcknowledge = () => Boolean(me && me.permissions.includes("acknowledge alarms"));
+
 function alarmTable(alarms, withDevice) {
   if (!alarms.length) return '<p class="ok">no active alarms</p>';
   return `<table class="alarms"><tr>${withDevice ? "<th>device</th>" : ""}<th>rule</th><th>severity</th><th>state</th><th>started</th><th>duration</th><th>peak</th><th>ack</th></tr>${alarms.map((a) =>
-    `<tr data-alarm="${esc(a.id)}">${withDevice ? `<td><a href="#/device/${encodeURIComponent(a.device_id)}">${esc(a.device_id)}</a></td>` : ""}<td>${esc(a.rule)}</td><td class="${esc(a.severity)}">${esc(a.severity)}</td><td>${esc(a.state)}</td><td>${local(a.started_at)}</td><td>${ago(a.duration_s)}</td><td>${a.peak}</td><td>${a.acknowledgement ? `${esc(a.acknowledgement.by)}: ${esc(a.acknowledgement.comment)}` : `<button class="ack" data-id="${esc(a.id)}">acknowledge</button>`}</td></tr>`).join("")}</table>`;
+    `<tr data-alarm="${esc(a.id)}">${withDevice ? `<td><a href="#/device/${encodeURIComponent(a.device_id)}">${esc(a.device_id)}</a></td>` : ""}<td>${esc(a.rule)}</td><td class="${esc(a.severity)}">${esc(a.severity)}</td><td>${esc(a.state)}</td><td>${local(a.started_at)}</td><td>${ago(a.duration_s)}</td><td>${a.peak}</td><td>${a.acknowledgement ? `${esc(a.acknowledgement.by)}: ${esc(a.acknowledgement.comment)}` : (canAcknowledge() ? `<button class="ack" data-id="${esc(a.id)}">acknowledge</button>` : '<span class="muted">operator needed</span>')}</td></tr>`).join("")}</table>`;
 }
 
 async function acknowledge(id) {
   const comment = window.prompt("Acknowledge: what was done? (required)");
   if (comment === null) return;
   if (!comment.trim()) { window.alert("A comment is required."); return; }
-  const by = localStorage.getItem("coldchain-operator") || "operator";
   try {
-    await api(`/api/alarms/${encodeURIComponent(id)}/ack`, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ by, comment }) });
+    // The server records the signed-in user as the one who acknowledged.
+    await send("POST", `/api/alarms/${encodeURIComponent(id)}/ack`, { comment });
   } catch (e) { window.alert(e.message); }
   refresh();
 }
@@ -119,6 +145,7 @@ document.addEventListener("click", (event) => {
   if (button) acknowledge(button.dataset.id);
 });
 $("#d-window").addEventListener("change", refresh);
+$("#sign-out").addEventListener("click", signOut);
 window.addEventListener("hashchange", refresh);
-refresh();
+whoAmI().then(refresh, (e) => { $("#updated").textContent = `error: ${e.message}`; });
 setInterval(refresh, REFRESH_MS);
