@@ -23,7 +23,7 @@ from __future__ import annotations
 import itertools
 import operator
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Final
@@ -148,25 +148,63 @@ def weights(readings: Sequence[Reading], max_gap: timedelta) -> list[timedelta]:
     return [*out, timedelta(0)] if readings else []
 
 
-def _runs(rule: Rule, readings: Sequence[Reading]) -> list[tuple[int, int]]:
-    """(first, last) indexes of each maximal run of violating readings."""
-    runs: list[tuple[int, int]] = []
-    start: int | None = None
-    for index, reading in enumerate(readings):
-        if rule.violates(reading):
-            if start is None:
-                start = index
-        elif start is not None:
-            runs.append((start, index - 1))
-            start = None
-    if start is not None:
-        runs.append((start, len(readings) - 1))
-    return runs
+# -- state between readings ---------------------------------------------------------------
+# A rule's evaluation is a fold over one device's readings in time order: ``step`` takes the
+# rule's state after the previous reading and returns it after this one, with what changed.
+# The state is all a rule needs between readings, so it can be stored with the device and a
+# new reading costs constant work; ``evaluate`` folds a whole sequence the same way.
+
+MAX_INTERVALS: Final = 288  # a cumulative rule's out-of-range intervals kept (see step)
 
 
-def _peak(rule: Rule, readings: Sequence[Reading]) -> float:
+@dataclass(frozen=True, slots=True)
+class Run:
+    """A run of violating readings (run rules), or a raised cumulative occurrence."""
+
+    started_at: datetime
+    count: int
+    elapsed: timedelta  # the time the run's readings stand for, the newest excluded
+    peak: float
+    raised_at: datetime | None = None
+    fleet_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Interval:
+    """Out-of-range time of a cumulative rule: ``[start, end)`` and its worst value."""
+
+    start: datetime
+    end: datetime
+    peak: float
+
+
+@dataclass(frozen=True, slots=True)
+class RuleState:
+    """What one rule remembers of a device between readings."""
+
+    run: Run | None = None
+    intervals: tuple[Interval, ...] = ()
+
+
+EMPTY: Final = RuleState()
+
+
+class ChangeKind(StrEnum):
+    RAISED = "raised"
+    UPDATED = "updated"  # an active occurrence's peak or time out of range grew
+    CLEARED = "cleared"
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """What one reading did to one rule's occurrence."""
+
+    kind: ChangeKind
+    occurrence: Occurrence
+
+
+def _peak(rule: Rule, values: Sequence[float]) -> float:
     """The worst value: highest above a top, lowest below a bottom (outside: farthest out)."""
-    values = [rule.value(r) for r in readings]
     if rule.comparison == OUTSIDE:
         assert rule.low is not None
         low = rule.low
@@ -174,101 +212,144 @@ def _peak(rule: Rule, readings: Sequence[Reading]) -> float:
     return max(values) if rule.comparison.startswith(">") else min(values)
 
 
-def evaluate(rule: Rule, readings: Sequence[Reading], max_gap: timedelta) -> list[Occurrence]:
-    """Every occurrence of ``rule`` in one device's readings (sorted here by time)."""
-    ordered = sorted(readings, key=lambda r: r.timestamp)
-    if not ordered:
-        return []
-    if rule.kind is RuleKind.CUMULATIVE:
-        return _cumulative(rule, ordered, max_gap)
-    spans = weights(ordered, max_gap)
-    occurrences = []
-    for first, last in _runs(rule, ordered):
-        raised = _raised_index(rule, spans, first, last)
-        if raised is None:
-            continue
-        ended = last + 1 < len(ordered)
-        run = ordered[first : last + 1]
-        occurrences.append(
-            Occurrence(
-                rule=rule.name,
-                device_id=ordered[first].device_id,
-                fleet_id=ordered[last].fleet_id,
-                started_at=ordered[first].at,
-                raised_at=ordered[raised].at if raised <= last else ordered[last + 1].at,
-                cleared_at=ordered[last + 1].at if ended else None,
-                peak=_peak(rule, run),
-                out_of_range=sum(spans[first : last + 1], timedelta(0)),
-            )
-        )
-    return occurrences
+def _worse(rule: Rule, peak: float, value: float) -> float:
+    return _peak(rule, [peak, value])
 
 
-def _raised_index(rule: Rule, spans: list[timedelta], first: int, last: int) -> int | None:
-    """The index of the reading at which the run meets the rule (last + 1: the in-range
-    reading that completed the run's duration), or None when it never does."""
-    if rule.kind is RuleKind.INSTANT:
-        return first
-    if rule.kind is RuleKind.CONSECUTIVE:
-        index = first + rule.count - 1
-        return index if index <= last else None
-    # DURATION: the run's time accumulates reading by reading; it is known at the next one.
-    elapsed = timedelta(0)
-    for index in range(first, last + 1):
-        elapsed += spans[index]
-        if elapsed >= rule.duration:
-            return index + 1
-    return None
-
-
-def _cumulative(rule: Rule, ordered: Sequence[Reading], max_gap: timedelta) -> list[Occurrence]:
-    """Sliding window over device time: raise when violations in the window reach the limit."""
-    spans = weights(ordered, max_gap)
-    occurrences: list[Occurrence] = []
-    total = timedelta(0)
-    window_start = 0
-    started: int | None = None  # index of the first violating reading counted in the occurrence
-    raised: int | None = None
-    for index, reading in enumerate(ordered):
-        # Time before ``index`` counts when the reading before it violated.
-        if index > 0 and rule.violates(ordered[index - 1]):
-            total += spans[index - 1]
-        while ordered[window_start].at < reading.at - rule.window:
-            if rule.violates(ordered[window_start]) and window_start < index:
-                total -= spans[window_start]
-            window_start += 1
-        if raised is None and total >= rule.duration:
-            raised = index
-            started = next(
-                i for i in range(window_start, index + 1) if rule.violates(ordered[i]) or i == index
-            )
-        elif raised is not None and total < rule.duration:
-            assert started is not None
-            occurrences.append(_cumulative_occurrence(rule, ordered, spans, started, raised, index))
-            raised = started = None
-    if raised is not None:
-        assert started is not None
-        occurrences.append(_cumulative_occurrence(rule, ordered, spans, started, raised, None))
-    return occurrences
-
-
-def _cumulative_occurrence(
-    rule: Rule,
-    ordered: Sequence[Reading],
-    spans: list[timedelta],
-    started: int,
-    raised: int,
-    cleared: int | None,
+def _occurrence(
+    rule: Rule, device_id: str, run: Run, cleared_at: datetime | None = None
 ) -> Occurrence:
-    end = len(ordered) if cleared is None else cleared
-    counted = [i for i in range(started, end) if rule.violates(ordered[i])]
+    assert run.raised_at is not None
     return Occurrence(
         rule=rule.name,
-        device_id=ordered[started].device_id,
-        fleet_id=ordered[raised].fleet_id,
-        started_at=ordered[started].at,
-        raised_at=ordered[raised].at,
-        cleared_at=None if cleared is None else ordered[cleared].at,
-        peak=_peak(rule, [ordered[i] for i in counted]) if counted else rule.value(ordered[raised]),
-        out_of_range=sum((spans[i] for i in counted), timedelta(0)),
+        device_id=device_id,
+        fleet_id=run.fleet_id,
+        started_at=run.started_at,
+        raised_at=run.raised_at,
+        cleared_at=cleared_at,
+        peak=run.peak,
+        out_of_range=run.elapsed,
     )
+
+
+def step(
+    rule: Rule,
+    state: RuleState,
+    previous: Reading | None,
+    reading: Reading,
+    max_gap: timedelta,
+) -> tuple[RuleState, list[Change]]:
+    """The rule's state after ``reading``, the device's next reading in time order after
+    ``previous`` (None: its first), and the changes to its occurrence."""
+    if rule.kind is RuleKind.CUMULATIVE:
+        return _step_cumulative(rule, state, previous, reading, max_gap)
+    run, changes = state.run, []
+    before = run
+    if run is not None and previous is not None:  # the previous reading violated: its time
+        run = replace(run, elapsed=run.elapsed + min(reading.at - previous.at, max_gap))
+        done = rule.kind is RuleKind.DURATION and run.elapsed >= rule.duration
+        if done and run.raised_at is None:  # known at the next reading, in range or not
+            run = replace(run, raised_at=reading.at)
+            changes.append(Change(ChangeKind.RAISED, _occurrence(rule, reading.device_id, run)))
+    if not rule.violates(reading):
+        if run is not None and run.raised_at is not None:
+            cleared = _occurrence(rule, reading.device_id, run, reading.at)
+            changes.append(Change(ChangeKind.CLEARED, cleared))
+        return EMPTY, changes
+    value = rule.value(reading)
+    if run is None:
+        run = Run(reading.at, 1, timedelta(0), value, None, reading.fleet_id)
+    else:
+        run = replace(
+            run, count=run.count + 1, peak=_worse(rule, run.peak, value), fleet_id=reading.fleet_id
+        )
+    if run.raised_at is None and (
+        rule.kind is RuleKind.INSTANT
+        or (rule.kind is RuleKind.CONSECUTIVE and run.count >= rule.count)
+    ):
+        run = replace(run, raised_at=reading.at)
+        changes.append(Change(ChangeKind.RAISED, _occurrence(rule, reading.device_id, run)))
+    elif before is not None and before.raised_at is not None and not changes:
+        changes.append(Change(ChangeKind.UPDATED, _occurrence(rule, reading.device_id, run)))
+    return RuleState(run), changes
+
+
+def _step_cumulative(
+    rule: Rule,
+    state: RuleState,
+    previous: Reading | None,
+    reading: Reading,
+    max_gap: timedelta,
+) -> tuple[RuleState, list[Change]]:
+    """Out-of-range time is a set of intervals (each violating reading stands for
+    ``[its time, the next reading's time)``, at most ``max_gap``); the rule counts the part
+    of them inside ``[reading time - window, reading time]``, so time leaves the window
+    continuously. Adjacent intervals merge; past :data:`MAX_INTERVALS` the two closest merge
+    across their gap, which can only overstate the time (an alarm early, never late)."""
+    intervals = list(state.intervals)
+    occurrence, changes = state.run, []
+    added = timedelta(0)
+    if previous is not None and rule.violates(previous):
+        added = min(reading.at - previous.at, max_gap)
+        value = rule.value(previous)
+        start, end = previous.at, previous.at + added
+        if intervals and intervals[-1].end >= start:
+            last = intervals[-1]
+            intervals[-1] = Interval(last.start, max(last.end, end), _worse(rule, last.peak, value))
+        else:
+            intervals.append(Interval(start, end, value))
+        if len(intervals) > MAX_INTERVALS:
+            gaps = [b.start - a.end for a, b in itertools.pairwise(intervals)]
+            at = gaps.index(min(gaps))
+            a, b = intervals[at], intervals[at + 1]
+            intervals[at : at + 2] = [Interval(a.start, b.end, _worse(rule, a.peak, b.peak))]
+    horizon = reading.at - rule.window
+    intervals = [i for i in intervals if i.end > horizon]
+    if intervals and intervals[0].start < horizon:
+        intervals[0] = replace(intervals[0], start=horizon)
+    total = sum((i.end - i.start for i in intervals), timedelta(0))
+    violating = rule.violates(reading)
+    if occurrence is not None:
+        peak = occurrence.peak
+        if violating:
+            peak = _worse(rule, peak, rule.value(reading))
+        occurrence = replace(
+            occurrence, elapsed=occurrence.elapsed + added, peak=peak, fleet_id=reading.fleet_id
+        )
+        if total < rule.duration:
+            changes.append(
+                Change(
+                    ChangeKind.CLEARED, _occurrence(rule, reading.device_id, occurrence, reading.at)
+                )
+            )
+            occurrence = None
+        elif occurrence != state.run:
+            changes.append(
+                Change(ChangeKind.UPDATED, _occurrence(rule, reading.device_id, occurrence))
+            )
+    elif total >= rule.duration:
+        values = [i.peak for i in intervals] + ([rule.value(reading)] if violating else [])
+        occurrence = Run(
+            started_at=intervals[0].start,
+            count=1,
+            elapsed=total,
+            peak=_peak(rule, values),
+            raised_at=reading.at,
+            fleet_id=reading.fleet_id,
+        )
+        changes.append(Change(ChangeKind.RAISED, _occurrence(rule, reading.device_id, occurrence)))
+    return RuleState(occurrence, tuple(intervals)), changes
+
+
+def evaluate(rule: Rule, readings: Sequence[Reading], max_gap: timedelta) -> list[Occurrence]:
+    """Every occurrence of ``rule`` in one device's readings (sorted here by time): the same
+    fold over :func:`step` that a device's stored state advances by."""
+    ordered = sorted(readings, key=lambda r: r.timestamp)
+    found: dict[datetime, Occurrence] = {}
+    state, previous = EMPTY, None
+    for reading in ordered:
+        state, changes = step(rule, state, previous, reading, max_gap)
+        for change in changes:
+            found[change.occurrence.started_at] = change.occurrence
+        previous = reading
+    return sorted(found.values(), key=lambda o: o.started_at)
