@@ -8,6 +8,8 @@ from dataclasses import replace
 from datetime import UTC, datetime
 
 from coldchain.core.alarms import Alarm, AlarmState
+from coldchain.core.device_state import DeviceState
+from coldchain.core.errors import StateConflictError
 from coldchain.core.events import Event, event_order
 from coldchain.core.messages import (
     DeadLetter,
@@ -208,3 +210,22 @@ class MemoryOutbox:
 
     def enqueue(self, notifications: Sequence[Notification]) -> None:
         self.notifications.extend(notifications)
+
+
+class MemoryDeviceStateStore:
+    """Device states in a dict, versioned like the SQLite and DynamoDB stores."""
+
+    def __init__(self) -> None:
+        self._states: dict[str, DeviceState] = {}
+
+    def get_many(self, device_ids: Sequence[str]) -> dict[str, DeviceState]:
+        return {d: self._states[d] for d in device_ids if d in self._states}
+
+    def put(self, state: DeviceState, expected_version: int) -> None:
+        current = self._states.get(state.device_id)
+        if (0 if current is None else current.version) != expected_version:
+            raise StateConflictError(f"{state.device_id}: state changed since it was read")
+        self._states[state.device_id] = replace(state, version=expected_version + 1)
+
+    def all(self) -> Iterator[DeviceState]:
+        return iter([self._states[d] for d in sorted(self._states)])

@@ -18,7 +18,13 @@ from pathlib import Path
 from typing import Any, Final
 
 from coldchain.core.alarms import Acknowledgement, Alarm, AlarmState
-from coldchain.core.errors import StorageError, StorageUnavailableError, StoreLostError
+from coldchain.core.device_state import DeviceState, state_document, state_from_document
+from coldchain.core.errors import (
+    StateConflictError,
+    StorageError,
+    StorageUnavailableError,
+    StoreLostError,
+)
 from coldchain.core.events import Event, EventKind
 from coldchain.core.messages import (
     DeadLetter,
@@ -139,6 +145,14 @@ MIGRATIONS: Final[tuple[str, ...]] = (
         over_quota INTEGER NOT NULL DEFAULT 0,
         expired INTEGER NOT NULL DEFAULT 0,
         last_dropped_at TEXT NOT NULL
+    ) STRICT, WITHOUT ROWID;
+    """,
+    # 4: each device's rule state between readings (core.device_state), versioned.
+    """
+    CREATE TABLE device_state (
+        device_id TEXT PRIMARY KEY,
+        version INTEGER NOT NULL,
+        document TEXT NOT NULL
     ) STRICT, WITHOUT ROWID;
     """,
 )
@@ -842,3 +856,51 @@ class SqliteOutbox:
                 "SELECT count(*) FROM outbox WHERE delivered_at IS NULL"
             ).fetchone()
         return int(count)
+
+
+class SqliteDeviceStateStore:
+    """Device states as JSON documents with a version; see the port."""
+
+    def __init__(self, db: SqliteDatabase) -> None:
+        self._db = db
+
+    def get_many(self, device_ids: Sequence[str]) -> dict[str, DeviceState]:
+        found: dict[str, DeviceState] = {}
+        with _translated():
+            for start in range(0, len(device_ids), 500):
+                chunk = list(device_ids[start : start + 500])
+                marks = ", ".join("?" * len(chunk))
+                rows = self._db.connection.execute(
+                    f"SELECT device_id, version, document FROM device_state "
+                    f"WHERE device_id IN ({marks})",
+                    chunk,
+                ).fetchall()
+                for device_id, version, document in rows:
+                    found[device_id] = state_from_document(json.loads(document), int(version))
+        return found
+
+    def put(self, state: DeviceState, expected_version: int) -> None:
+        document = json.dumps(state_document(state), separators=(",", ":"))
+        with self._db.transaction(), _translated():
+            conn = self._db.connection
+            if expected_version == 0:
+                written = conn.execute(
+                    "INSERT INTO device_state (device_id, version, document) VALUES (?, 1, ?) "
+                    "ON CONFLICT (device_id) DO NOTHING",
+                    (state.device_id, document),
+                ).rowcount
+            else:
+                written = conn.execute(
+                    "UPDATE device_state SET version = version + 1, document = ? "
+                    "WHERE device_id = ? AND version = ?",
+                    (document, state.device_id, expected_version),
+                ).rowcount
+        if written != 1:
+            raise StateConflictError(f"{state.device_id}: state changed since it was read")
+
+    def all(self) -> Iterator[DeviceState]:
+        with _translated():
+            rows = self._db.connection.execute(
+                "SELECT device_id, version, document FROM device_state ORDER BY device_id"
+            ).fetchall()
+        return iter(state_from_document(json.loads(d), int(v)) for _, v, d in rows)

@@ -6,7 +6,8 @@ ColdchainError
 │   └── AlreadyRunningError       another process holds this data folder (or port)
 ├── StorageError           a store could not do what was asked (adapters translate SDK errors)
 │   ├── StorageUnavailableError   the store is down or read-only; retry later
-│   └── StoreLostError            the database file was deleted or replaced under us
+│   ├── StoreLostError            the database file was deleted or replaced under us
+│   └── StateConflictError        a device's state changed since it was read; retry
 ├── BrokerError            the MQTT broker cannot be reached or refused a request
 ├── NotFoundError          a device, alarm or dead letter that does not exist
 ├── PkiError               certificates and keys that cannot be made or read
@@ -56,6 +57,10 @@ class StorageUnavailableError(StorageError):
 
 class StoreLostError(StorageError):
     """The database file the process opened was deleted or replaced: stop, acknowledge nothing."""
+
+
+class StateConflictError(StorageError):
+    """A device's state was written by someone else since it was read: reload and retry."""
 
 
 class AlreadyRunningError(ConfigurationError):

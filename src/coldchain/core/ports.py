@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Protocol
 
 from coldchain.core.alarms import Alarm
+from coldchain.core.device_state import DeviceState
 from coldchain.core.events import Event
 from coldchain.core.messages import DeadLetter, DroppedLetters, Outcome, StoredDeadLetter
 from coldchain.core.notifications import Notification
@@ -114,6 +115,27 @@ class AlarmStore(Protocol):
         limit: int = 100,
     ) -> list[Alarm]:
         """Newest start first, filtered."""
+        ...
+
+
+class DeviceStateStore(Protocol):
+    """Each device's rule state, written with optimistic concurrency on its version."""
+
+    def get_many(self, device_ids: Sequence[str]) -> dict[str, DeviceState]:
+        """The states that exist, by device id (a device never seen has none)."""
+        ...
+
+    def put(self, state: DeviceState, expected_version: int) -> None:
+        """Write ``state`` as version ``expected_version + 1``.
+
+        Raises:
+            StateConflictError: the stored version is not ``expected_version`` (another
+                process advanced the device): reload and apply again.
+        """
+        ...
+
+    def all(self) -> Iterator[DeviceState]:
+        """Every device's state (the silence sweep)."""
         ...
 
 

@@ -93,6 +93,10 @@ class Processor:
         self._events = events
         self._profile = profile
 
+    @property
+    def readings(self) -> ReadingStore:
+        return self._readings
+
     def process(self, message: Message) -> Result:
         """Process one message."""
         return self.process_batch([message])[0]

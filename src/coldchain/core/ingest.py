@@ -1,0 +1,218 @@
+"""The one ingest step: a batch of raw messages in, everything that follows from it out.
+
+Every entry point (the local worker, the Lambda handlers, dead-letter replay) calls
+:meth:`Ingest.run` and only wires adapters. Per batch:
+
+1. each message is validated, stored (idempotently) or dead-lettered (:class:`Processor`);
+2. each device with stored or duplicate readings has its state read once;
+3. readings newer than the state's last one advance it (constant work each); a reading at or
+   before it was applied already (a redelivery) and changes nothing; a reading older than the
+   last one applied, stored now, is *late*: the device's state is rebuilt by replaying a
+   bounded window of its stored readings, and the alarms in that window reconciled;
+4. alarm transitions are saved, notifications enqueued, and the state written once per device
+   with the version it was read at (a concurrent writer makes it fail, and the caller retries).
+
+Redelivery is harmless: a reading whose write succeeded but whose state was not written comes
+back as a duplicate newer than the state, and is applied then; one whose effects were applied
+is a duplicate at or before the state's last reading, and changes nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from itertools import islice
+
+from coldchain.core.alarm_profile import AlarmProfile
+from coldchain.core.alarms import SILENCE_RULE, Alarm, AlarmState
+from coldchain.core.device_state import DeviceState, Transition, advance, replay
+from coldchain.core.messages import Message, Outcome
+from coldchain.core.notifications import Notification, NotificationKind
+from coldchain.core.ports import (
+    AlarmStore,
+    DeviceStateStore,
+    NotificationOutbox,
+)
+from coldchain.core.processing import Processor, Result
+from coldchain.core.reading import Reading
+from coldchain.core.rules import ChangeKind
+from coldchain.core.timestamps import LAST_TIMESTAMP, to_canonical
+
+RETRACTED = " (retracted: a late reading showed the rule was not met)"
+REPAIR_LIMIT = 50_000  # readings a late reading may replay (24 h at one per 2 s)
+
+
+@dataclass(frozen=True, slots=True)
+class IngestResult:
+    """What one batch did."""
+
+    results: list[Result]
+    transitions: list[Transition] = field(default_factory=list)
+    notifications: list[Notification] = field(default_factory=list)
+    repairs: int = 0  # devices whose state a late reading made us rebuild
+
+    def count(self, outcome: Outcome) -> int:
+        return sum(1 for result in self.results if result.outcome is outcome)
+
+
+class Ingest:
+    """Validates, stores, advances device state and alarms, for a batch at a time."""
+
+    def __init__(
+        self,
+        processor: Processor,
+        states: DeviceStateStore,
+        alarms: AlarmStore,
+        outbox: NotificationOutbox,
+        profile: AlarmProfile,
+    ) -> None:
+        self._processor = processor
+        self._readings = processor.readings
+        self._states = states
+        self._alarms = alarms
+        self._outbox = outbox
+        self.profile = profile
+
+    def run(self, messages: Sequence[Message], now: datetime) -> IngestResult:
+        """Ingest a batch; stores are written, nothing is committed here (the caller's unit of
+        work commits, then acknowledges).
+
+        Raises:
+            StorageError: a store failed; nothing of the batch may be acknowledged.
+            StateConflictError: another process advanced one of the devices meanwhile.
+        """
+        results = self._processor.process_batch(messages)
+        by_device: dict[str, list[Reading]] = {}
+        for result in results:
+            if result.outcome in (Outcome.STORED, Outcome.DUPLICATE) and result.reading:
+                by_device.setdefault(result.reading.device_id, []).append(result.reading)
+        if not by_device:
+            return IngestResult(results)
+        states = self._states.get_many(sorted(by_device))
+        transitions: list[Transition] = []
+        moved: list[str] = []
+        repairs = 0
+        for device_id, readings in by_device.items():
+            before = states.get(device_id) or DeviceState(device_id)
+            after, changed, removed = self._device(before, readings, now)
+            repairs += removed is not None
+            transitions += changed
+            moved += removed or []
+            if after != before:
+                self._states.put(after, expected_version=before.version)
+        if moved:
+            self._alarms.delete(moved)
+        alarms = {t.alarm.id: t.alarm for t in transitions}  # the last record of each
+        if alarms:
+            self._alarms.save(list(alarms.values()))
+        notes = [note for t in transitions if (note := _notification(t)) is not None]
+        if notes:
+            self._outbox.enqueue(notes)
+        return IngestResult(results, transitions, notes, repairs)
+
+    def _device(
+        self, state: DeviceState, readings: list[Reading], now: datetime
+    ) -> tuple[DeviceState, list[Transition], list[str] | None]:
+        """The device's new state, its alarm transitions, and (after a repair, else None) the
+        ids of alarm records a late reading re-keyed."""
+        transitions: list[Transition] = []
+        late: list[Reading] = []
+        for reading in sorted(readings, key=lambda r: r.timestamp):
+            last = state.last
+            if last is None or reading.timestamp > last.timestamp:
+                state, changed = advance(state, reading, self.profile, now)
+                transitions += changed
+            elif not state.applied(reading.timestamp):
+                late.append(reading)  # stored late, or stored earlier and never applied
+            # else a redelivery of a reading already applied: nothing to do
+        if not late:
+            return state, transitions, None
+        repaired, reconciled, moved = self._repair(state, min(r.at for r in late), now)
+        return repaired, [*transitions, *reconciled], moved
+
+    def _repair(
+        self, state: DeviceState, earliest: datetime, now: datetime
+    ) -> tuple[DeviceState, list[Transition], list[str]]:
+        """Rebuild a device's state from a bounded window of its stored readings and
+        reconcile the alarms of that window with what the replay finds."""
+        profile = self.profile
+        starts = [earliest - profile.lookback]
+        if (open_since := state.open_since()) is not None:
+            starts.append(open_since - profile.max_gap)
+        stored = self._alarms.for_device(state.device_id, min(starts))
+        starts += [a.started_at - profile.max_gap for a in stored if a.state is AlarmState.ACTIVE]
+        start = min(starts)
+        window = self._readings.between(state.device_id, to_canonical(start), LAST_TIMESTAMP)
+        rebuilt, computed = replay(state.device_id, islice(window, REPAIR_LIMIT), profile, now)
+        rebuilt = replace(rebuilt, silence=state.silence, version=state.version)
+        transitions, moved = reconcile(stored, computed, start, now)
+        return rebuilt, transitions, moved
+
+
+def reconcile(
+    stored: Sequence[Alarm], computed: dict[str, Alarm], start: datetime, now: datetime
+) -> tuple[list[Transition], list[str]]:
+    """Transitions that bring the stored alarms of a replayed window to what the replay
+    computed: new occurrences raised, changed ones updated or cleared, an occurrence a late
+    reading re-keyed to its true start moved (one record, no second raise), and an open alarm
+    whose run a late reading split or ended cleared. Acknowledgements are kept."""
+    by_id = {alarm.id: alarm for alarm in stored if alarm.rule != SILENCE_RULE}
+    transitions: list[Transition] = []
+    moved: list[str] = []
+    for key, found in computed.items():
+        old = by_id.pop(key, None) or _same_occurrence(found, by_id, computed)
+        if old is None:
+            raised = replace(found, last_notified_at=now)
+            transitions.append(Transition(ChangeKind.RAISED, raised))
+            if raised.state is AlarmState.CLEARED:
+                transitions.append(Transition(ChangeKind.CLEARED, raised))
+            continue
+        if old.id != key:  # a late reading moved the start of a run already alarmed
+            by_id.pop(old.id, None)
+            moved.append(old.id)
+        merged = replace(
+            found, acknowledgement=old.acknowledgement, last_notified_at=old.last_notified_at
+        )
+        if merged == old:
+            continue
+        ended = old.state is AlarmState.ACTIVE and merged.state is AlarmState.CLEARED
+        transitions.append(Transition(ChangeKind.CLEARED if ended else ChangeKind.UPDATED, merged))
+    for old in by_id.values():
+        if old.started_at < start or old.detail.endswith(RETRACTED):
+            continue
+        # Raised on what was known then; a late reading shows the rule was never met. The
+        # record stays (operators were told), cleared and marked.
+        retracted = replace(
+            old,
+            state=AlarmState.CLEARED,
+            cleared_at=old.cleared_at or old.raised_at,
+            detail=f"{old.detail}{RETRACTED}",
+        )
+        ended = old.state is AlarmState.ACTIVE
+        transitions.append(
+            Transition(ChangeKind.CLEARED if ended else ChangeKind.UPDATED, retracted)
+        )
+    return transitions, moved
+
+
+def _same_occurrence(
+    found: Alarm, stored: dict[str, Alarm], computed: dict[str, Alarm]
+) -> Alarm | None:
+    """A stored alarm of the same rule, not itself recomputed, whose time overlaps ``found``."""
+    far = datetime.max.replace(tzinfo=found.started_at.tzinfo)
+    end = found.cleared_at or far
+    for old in stored.values():
+        if old.rule != found.rule or old.id in computed:
+            continue
+        if old.started_at <= end and found.started_at <= (old.cleared_at or far):
+            return old
+    return None
+
+
+def _notification(transition: Transition) -> Notification | None:
+    if transition.kind is ChangeKind.RAISED:
+        return Notification(NotificationKind.RAISED, transition.alarm)
+    if transition.kind is ChangeKind.CLEARED:
+        return Notification(NotificationKind.CLEARED, transition.alarm)
+    return None
