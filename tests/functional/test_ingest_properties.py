@@ -1,9 +1,10 @@
 """The ingest step is order- and redelivery-proof: a device's readings shuffled, repeated and
 cut into batches end in the same alarms and device state as the same readings processed once
-in time order. Runs against the in-memory stores and SQLite."""
+in time order. Runs against the in-memory stores, SQLite and DynamoDB (moto)."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import random
 from collections.abc import Iterator
@@ -15,7 +16,14 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from moto import mock_aws
 
+from coldchain.adapters.dynamodb import (
+    DynamoAlarmStore,
+    DynamoDeviceStateStore,
+    DynamoEventStore,
+    DynamoReadingStore,
+)
 from coldchain.adapters.memory import (
     MemoryAlarmStore,
     MemoryDeadLetterStore,
@@ -42,9 +50,11 @@ from coldchain.core.processing import Processor
 from coldchain.core.rules import Severity
 from coldchain.core.timestamps import to_canonical
 from coldchain.core.topics import telemetry_topic
+from tests.aws import REGION, create_stack
 from tests.factories import T0
 
 NOW = T0 + timedelta(days=1)
+_names = itertools.count()  # hypothesis reseeds ``random`` for every example: count instead
 
 
 @dataclass
@@ -73,7 +83,7 @@ def memory_pipeline(_: Path) -> Pipeline:
 
 def sqlite_pipeline(folder: Path) -> Pipeline:
     folder.mkdir(parents=True, exist_ok=True)
-    db = SqliteDatabase(folder / f"{random.getrandbits(64):x}.db")
+    db = SqliteDatabase(folder / f"{next(_names)}.db")
     readings, alarms, states = (
         SqliteReadingStore(db),
         SqliteAlarmStore(db),
@@ -85,19 +95,37 @@ def sqlite_pipeline(folder: Path) -> Pipeline:
     return Pipeline(ingest, alarms, states, db.close)
 
 
-PIPELINES = {"memory": memory_pipeline, "sqlite": sqlite_pipeline}
+def dynamodb_pipeline(_: Path) -> Pipeline:
+    aws = create_stack(prefix=f"p{next(_names)}")
+    readings = DynamoReadingStore(aws.dynamodb, aws.telemetry, aws.devices)
+    alarms = DynamoAlarmStore(aws.dynamodb, aws.alarms)
+    states = DynamoDeviceStateStore(aws.dynamodb, aws.devices)
+    processor = Processor(
+        readings, MemoryDeadLetterStore(), DynamoEventStore(aws.dynamodb, aws.events)
+    )
+    ingest = Ingest(processor, states, alarms, MemoryOutbox(), default_profile())
+    return Pipeline(ingest, alarms, states)
+
+
+PIPELINES = {"memory": memory_pipeline, "sqlite": sqlite_pipeline, "dynamodb": dynamodb_pipeline}
 
 
 @pytest.fixture(params=sorted(PIPELINES))
-def make(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
+def make(
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Any]:
     made: list[Pipeline] = []
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+        monkeypatch.setenv(name, "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
 
     def build() -> Pipeline:
         pipeline = PIPELINES[request.param](tmp_path)
         made.append(pipeline)
         return pipeline
 
-    yield build
+    with mock_aws():
+        yield build
     for pipeline in made:
         if pipeline.close:
             pipeline.close()
@@ -141,7 +169,7 @@ def histories(draw: st.DrawFn) -> list[Message]:
 
 # ``make`` builds new stores on every call, so sharing the fixture across examples is safe.
 @settings(
-    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(history=histories(), seed=st.integers(0, 2**32 - 1))
 def test_shuffled_repeated_and_batched_equals_once_in_order(

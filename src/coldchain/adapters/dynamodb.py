@@ -15,6 +15,7 @@ float read back is the float written.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
@@ -24,7 +25,8 @@ from typing import TYPE_CHECKING, Any, Final, cast
 from botocore.exceptions import BotoCoreError, ClientError
 
 from coldchain.core.alarms import Acknowledgement, Alarm, AlarmState
-from coldchain.core.errors import StorageError, StorageUnavailableError
+from coldchain.core.device_state import DeviceState, state_document, state_from_document
+from coldchain.core.errors import StateConflictError, StorageError, StorageUnavailableError
 from coldchain.core.events import Event, EventKind, event_order
 from coldchain.core.messages import Outcome
 from coldchain.core.reading import Reading
@@ -543,3 +545,96 @@ class DynamoAlarmStore:
             and fleet_id in (None, a.fleet_id)
         ]
         return sorted(wanted, key=lambda a: (-a.started_at.timestamp(), a.id))[:limit]
+
+
+STATE_ATTRIBUTE: Final = "rule_state"
+STATE_VERSION: Final = "rule_state_version"
+
+
+class DynamoDeviceStateStore:
+    """Device states on the devices table's items, written with a conditional update on
+    their version (optimistic concurrency: two Lambdas on one device cannot overwrite each
+    other; the loser gets :class:`StateConflictError`, reloads and applies again)."""
+
+    def __init__(self, client: DynamoDBClient, devices_table: str) -> None:
+        self._client = client
+        self._table = devices_table
+
+    def get_many(self, device_ids: Sequence[str]) -> dict[str, DeviceState]:
+        found: dict[str, DeviceState] = {}
+        names = {"#s": STATE_ATTRIBUTE, "#v": STATE_VERSION, "#k": DEVICES_PK}
+        try:
+            for start in range(0, len(device_ids), 100):
+                keys: list[Any] = [{DEVICES_PK: {"S": d}} for d in device_ids[start : start + 100]]
+                request: dict[str, Any] = {
+                    self._table: {
+                        "Keys": keys,
+                        "ProjectionExpression": "#k, #s, #v",
+                        "ExpressionAttributeNames": names,
+                        "ConsistentRead": True,
+                    }
+                }
+                while request:
+                    answer = self._client.batch_get_item(RequestItems=request)
+                    for item in answer["Responses"].get(self._table, []):
+                        if STATE_ATTRIBUTE in item:
+                            state = state_from_document(
+                                json.loads(item[STATE_ATTRIBUTE]["S"]),
+                                int(item[STATE_VERSION]["N"]),
+                            )
+                            found[state.device_id] = state
+                    request = cast("dict[str, Any]", answer.get("UnprocessedKeys") or {})
+        except (ClientError, BotoCoreError) as exc:
+            raise _error(exc, "batch_get_item") from exc
+        return found
+
+    def put(self, state: DeviceState, expected_version: int) -> None:
+        document = json.dumps(state_document(state), separators=(",", ":"))
+        condition = "attribute_not_exists(#v)" if expected_version == 0 else "#v = :expected"
+        values: dict[str, AttributeValueTypeDef] = {
+            ":doc": {"S": document},
+            ":next": {"N": str(expected_version + 1)},
+        }
+        if expected_version:
+            values[":expected"] = {"N": str(expected_version)}
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key={DEVICES_PK: {"S": state.device_id}},
+                UpdateExpression="SET #s = :doc, #v = :next",
+                ConditionExpression=condition,
+                ExpressionAttributeNames={"#s": STATE_ATTRIBUTE, "#v": STATE_VERSION},
+                ExpressionAttributeValues=values,
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                raise StateConflictError(
+                    f"{state.device_id}: state changed since it was read"
+                ) from exc
+            raise _error(exc, "update_item") from exc
+        except BotoCoreError as exc:
+            raise _error(exc, "update_item") from exc
+
+    def all(self) -> Iterator[DeviceState]:
+        request: dict[str, Any] = {
+            "TableName": self._table,
+            "ProjectionExpression": "#k, #s, #v",
+            "ExpressionAttributeNames": {
+                "#s": STATE_ATTRIBUTE,
+                "#v": STATE_VERSION,
+                "#k": DEVICES_PK,
+            },
+        }
+        while True:
+            try:
+                page = self._client.scan(**request)
+            except (ClientError, BotoCoreError) as exc:
+                raise _error(exc, "scan") from exc
+            for item in page.get("Items", []):
+                if STATE_ATTRIBUTE in item:
+                    yield state_from_document(
+                        json.loads(item[STATE_ATTRIBUTE]["S"]), int(item[STATE_VERSION]["N"])
+                    )
+            if "LastEvaluatedKey" not in page:
+                return
+            request["ExclusiveStartKey"] = page["LastEvaluatedKey"]

@@ -23,20 +23,17 @@ from coldchain.adapters.sqlite import (
     SqliteDatabase,
     SqliteDeadLetterStore,
     SqliteEventStore,
-    SqliteOutbox,
     SqliteReadingStore,
 )
 from coldchain.adapters.sqlite_queries import SqliteReadModel
 from coldchain.apps.clictx import open_store, settings_of, window
+from coldchain.apps.local_ingest import local_ingest
 from coldchain.apps.render import add_row, alarm_document, local, plain, span
 from coldchain.apps.reports import render_html, render_pdf, summary_document, write_csv
 from coldchain.config import load_profile_file
-from coldchain.core.alarm_engine import AlarmEngine
 from coldchain.core.alarm_profile import default_profile
 from coldchain.core.errors import ConfigurationError, NotFoundError
 from coldchain.core.messages import Message, Outcome
-from coldchain.core.processing import Processor
-from coldchain.core.rules import Severity
 from coldchain.core.timestamps import parse_iso, to_canonical
 from coldchain.core.trip import summarise_trip
 
@@ -359,26 +356,33 @@ def dlq_list(ctx: click.Context, limit: int, output: str, db: Path | None) -> No
 @dlq.command("replay")
 @click.option("--id", "letter_id", type=int, default=None, help="One dead letter.")
 @click.option("--all", "replay_all", is_flag=True, help="Every dead letter.")
+@click.option(
+    "--profile",
+    "profile_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="The alarm profile (TOML) the worker runs with [the built-in default].",
+)
 @DB_OPTION
 @click.pass_context
 def dlq_replay(
-    ctx: click.Context, letter_id: int | None, replay_all: bool, db: Path | None
+    ctx: click.Context,
+    letter_id: int | None,
+    replay_all: bool,
+    profile_path: Path | None,
+    db: Path | None,
 ) -> None:
-    """Send dead letters through processing again (after a fix); those that still fail stay,
-    with the new reason. Example: coldchain dlq replay --all
+    """Send dead letters through the ingest step again (after a fix), with the worker's
+    profile; alarms and notifications follow as if they had arrived now, and the worker's
+    dispatcher delivers them. Those that still fail stay, with the new reason.
+    Example: coldchain dlq replay --all --profile vaccines.toml
     """
     if (letter_id is None) == (not replay_all):
         raise click.UsageError("give --id N or --all")
+    profile = load_profile_file(profile_path) if profile_path else default_profile()
     database = _store(ctx, db)
     letters_store = SqliteDeadLetterStore(database)
-    readings = SqliteReadingStore(database)
-    processor = Processor(readings, letters_store, SqliteEventStore(database))
-    alarms = AlarmEngine(
-        readings,
-        SqliteAlarmStore(database),
-        SqliteOutbox(database, {"log": Severity.INFO}),
-        default_profile(),
-    )
+    ingest = local_ingest(database, profile)
     try:
         if letter_id is not None:
             one = letters_store.get(letter_id)
@@ -392,18 +396,15 @@ def dlq_replay(
             task = progress.add_task("replaying", total=len(targets))
             for stored in targets:
                 letter = stored.letter
+                progress.advance(task)
                 if stored.truncated:  # only its first 4 KiB were kept: nothing to replay
-                    progress.advance(task)
                     continue
                 message = Message(letter.topic, letter.payload, letter.received_at)
                 with database.transaction():
-                    [result] = processor.process_batch([message])
+                    [result] = ingest.run([message], datetime.now(UTC)).results
                     if result.outcome in (Outcome.STORED, Outcome.DUPLICATE):
                         letters_store.delete(stored.id)
                         recovered += 1
-                        if result.outcome is Outcome.STORED and result.reading is not None:
-                            alarms.after_store([result.reading], datetime.now(UTC))
-                progress.advance(task)
     finally:
         database.close()
     click.echo(

@@ -18,18 +18,14 @@ from datetime import UTC, datetime
 
 from coldchain.adapters.mqtt import Delivery, MqttConsumer
 from coldchain.adapters.sqlite import (
-    SqliteAlarmStore,
     SqliteDatabase,
     SqliteDeadLetterStore,
-    SqliteEventStore,
-    SqliteOutbox,
-    SqliteReadingStore,
 )
-from coldchain.core.alarm_engine import AlarmEngine
+from coldchain.apps.local_ingest import local_ingest
 from coldchain.core.alarm_profile import AlarmProfile, default_profile
 from coldchain.core.errors import StorageError, StoreLostError
-from coldchain.core.messages import DeadLetter, DeadLetterKind, Message, Outcome
-from coldchain.core.processing import Processor, Result
+from coldchain.core.messages import DeadLetter, DeadLetterKind, Message
+from coldchain.core.processing import Result
 from coldchain.core.profile import DEFAULT_PROFILE, Profile
 from coldchain.core.rules import Severity
 
@@ -64,14 +60,7 @@ class Worker:
         self._consumer = consumer
         self._db = db
         self._dead_letters = SqliteDeadLetterStore(db)
-        readings = SqliteReadingStore(db)
-        self._processor = Processor(readings, self._dead_letters, SqliteEventStore(db), profile)
-        self._alarms = AlarmEngine(
-            readings,
-            SqliteAlarmStore(db),
-            SqliteOutbox(db, channels or {"log": Severity.INFO}),
-            alarm_profile or default_profile(),
-        )
+        self._ingest = local_ingest(db, alarm_profile or default_profile(), channels, profile)
         self._options = options or WorkerOptions()
         self.counts: Counter[str] = Counter()
 
@@ -136,7 +125,7 @@ class Worker:
         """Silence and reminders; a store outage only delays them to the next sweep."""
         try:
             with self._db.transaction():
-                notes = self._alarms.sweep(datetime.now(UTC))
+                notes = self._ingest.sweep(datetime.now(UTC))
                 self.counts["dead_letters_expired"] += self._dead_letters.expire(datetime.now(UTC))
         except StoreLostError:
             raise
@@ -146,13 +135,11 @@ class Worker:
         self.counts.update(f"alarms_{note.kind.value}" for note in notes)
 
     def _process_and_evaluate(self, messages: Sequence[Message]) -> list[Result]:
-        """Process, then update alarms, in the caller's transaction."""
-        results = self._processor.process_batch(messages)
-        stored = [r.reading for r in results if r.outcome is Outcome.STORED and r.reading]
-        if stored:
-            notes = self._alarms.after_store(stored, datetime.now(UTC))
-            self.counts.update(f"alarms_{note.kind.value}" for note in notes)
-        return results
+        """The ingest step, in the caller's transaction (the unit of work)."""
+        done = self._ingest.run(messages, datetime.now(UTC))
+        self.counts.update(f"alarms_{note.kind.value}" for note in done.notifications)
+        self.counts["repairs"] += done.repairs
+        return done.results
 
     def _process(self, batch: Sequence[Delivery]) -> list[Result]:
         messages = [delivery.message for delivery in batch]

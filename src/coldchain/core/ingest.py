@@ -26,7 +26,7 @@ from itertools import islice
 
 from coldchain.core.alarm_profile import AlarmProfile
 from coldchain.core.alarms import SILENCE_RULE, Alarm, AlarmState
-from coldchain.core.device_state import DeviceState, Transition, advance, replay
+from coldchain.core.device_state import DeviceState, Transition, advance, replay, silence
 from coldchain.core.messages import Message, Outcome
 from coldchain.core.notifications import Notification, NotificationKind
 from coldchain.core.ports import (
@@ -36,7 +36,7 @@ from coldchain.core.ports import (
 )
 from coldchain.core.processing import Processor, Result
 from coldchain.core.reading import Reading
-from coldchain.core.rules import ChangeKind
+from coldchain.core.rules import ChangeKind, Severity
 from coldchain.core.timestamps import LAST_TIMESTAMP, to_canonical
 
 RETRACTED = " (retracted: a late reading showed the rule was not met)"
@@ -50,7 +50,7 @@ class IngestResult:
     results: list[Result]
     transitions: list[Transition] = field(default_factory=list)
     notifications: list[Notification] = field(default_factory=list)
-    repairs: int = 0  # devices whose state a late reading made us rebuild
+    repairs: int = 0  # devices whose state a late reading made us rebuild (first sight aside)
 
     def count(self, outcome: Outcome) -> int:
         return sum(1 for result in self.results if result.outcome is outcome)
@@ -96,7 +96,7 @@ class Ingest:
         for device_id, readings in by_device.items():
             before = states.get(device_id) or DeviceState(device_id)
             after, changed, removed = self._device(before, readings, now)
-            repairs += removed is not None
+            repairs += removed is not None and before.version > 0
             transitions += changed
             moved += removed or []
             if after != before:
@@ -111,25 +111,52 @@ class Ingest:
             self._outbox.enqueue(notes)
         return IngestResult(results, transitions, notes, repairs)
 
+    def sweep(self, now: datetime) -> list[Notification]:
+        """Raise DeviceSilence for devices quiet too long (read from their state, not from
+        history) and remind about unacknowledged critical alarms (from the active ones)."""
+        transitions: list[Transition] = []
+        for state in self._states.all():
+            silent, raised = silence(state, self.profile, now)
+            if raised is not None:
+                self._states.put(silent, expected_version=state.version)
+                transitions.append(raised)
+        reminders: list[Alarm] = []
+        for alarm in self._alarms.list(active=True, limit=1_000_000):
+            if alarm.severity.rank < Severity.CRITICAL.rank or alarm.acknowledgement is not None:
+                continue
+            if now - (alarm.last_notified_at or alarm.raised_at) >= self.profile.reminder_every:
+                reminders.append(replace(alarm, last_notified_at=now))
+        changed = [t.alarm for t in transitions] + reminders
+        if changed:
+            self._alarms.save(changed)
+        notes = [note for t in transitions if (note := _notification(t)) is not None]
+        notes += [Notification(NotificationKind.REMINDER, alarm) for alarm in reminders]
+        if notes:
+            self._outbox.enqueue(notes)
+        return notes
+
     def _device(
         self, state: DeviceState, readings: list[Reading], now: datetime
     ) -> tuple[DeviceState, list[Transition], list[str] | None]:
         """The device's new state, its alarm transitions, and (after a repair, else None) the
         ids of alarm records a late reading re-keyed."""
+        last = state.last
+        late = [
+            r
+            for r in readings
+            if last is not None and r.timestamp < last.timestamp and not state.applied(r.timestamp)
+        ]  # stored late, or stored earlier and never applied
+        if late:  # the replay covers this batch's newer readings too: they are stored
+            return self._repair(state, min(r.at for r in late), now)
+        if state.version == 0:  # first sight (or state kept by an older version): the store
+            return self._repair(state, min(r.at for r in readings), now)  # may hold history
         transitions: list[Transition] = []
-        late: list[Reading] = []
         for reading in sorted(readings, key=lambda r: r.timestamp):
-            last = state.last
-            if last is None or reading.timestamp > last.timestamp:
+            if state.last is None or reading.timestamp > state.last.timestamp:
                 state, changed = advance(state, reading, self.profile, now)
                 transitions += changed
-            elif not state.applied(reading.timestamp):
-                late.append(reading)  # stored late, or stored earlier and never applied
             # else a redelivery of a reading already applied: nothing to do
-        if not late:
-            return state, transitions, None
-        repaired, reconciled, moved = self._repair(state, min(r.at for r in late), now)
-        return repaired, [*transitions, *reconciled], moved
+        return state, transitions, None
 
     def _repair(
         self, state: DeviceState, earliest: datetime, now: datetime
