@@ -235,9 +235,10 @@ def test_a_devices_dead_letters_stop_at_its_quota_and_the_drops_are_counted(
         lambda: (
             stack.rows("SELECT over_quota FROM dead_letter_drops WHERE device_id = 'dev-1'")
             == [(100,)]
+            and stack.count("dead_letters", "device_id = 'dev-2'") == 1
         ),
         30,
-        "100 letters dropped over dev-1's quota",
+        "100 letters dropped over dev-1's quota, and dev-2's kept",
     )
     assert stack.count("dead_letters", "device_id = 'dev-1'") == 1000
     assert stack.count("dead_letters", "device_id = 'dev-2'") == 1
