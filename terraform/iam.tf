@@ -15,7 +15,7 @@ data "aws_iam_policy_document" "lambda_assume" {
 data "aws_iam_policy_document" "processor" {
   statement {
     sid     = "Telemetry"
-    actions = ["dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:Query", "dynamodb:UpdateItem", "dynamodb:Scan", "dynamodb:DeleteItem"]
+    actions = ["dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query", "dynamodb:UpdateItem", "dynamodb:Scan", "dynamodb:DeleteItem"]
     resources = [
       aws_dynamodb_table.telemetry.arn,
       "${aws_dynamodb_table.telemetry.arn}/index/fleet-timestamp",

@@ -260,3 +260,13 @@ def test_retries_and_destinations_are_finite() -> None:
     assert unquote(mapping["function_response_types"][0]) == "ReportBatchItemFailures"
     permission = resources("aws_lambda_permission")["iot"]
     assert "aws_iot_topic_rule.telemetry.arn" in permission["source_arn"]
+
+
+def test_the_processor_role_allows_every_dynamodb_call_the_adapter_makes() -> None:
+    source = (ROOT / "src" / "coldchain" / "adapters" / "dynamodb.py").read_text()
+    calls = set(re.findall(r"self\._client\.([a-z_]+)\(", source))
+    actions = set(
+        re.findall(r'"dynamodb:([A-Za-z]+)"', (ROOT / "terraform" / "iam.tf").read_text())
+    )
+    needed = {"".join(part.title() for part in call.split("_")) for call in calls}
+    assert needed <= actions, f"missing in iam.tf: {sorted(needed - actions)}"

@@ -32,13 +32,18 @@ from aws_lambda_powertools.utilities.data_classes.kinesis_stream_event import (
 )
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from coldchain.adapters.dynamodb import DynamoAlarmStore, DynamoEventStore, DynamoReadingStore
+from coldchain.adapters.dynamodb import (
+    DynamoAlarmStore,
+    DynamoDeviceStateStore,
+    DynamoEventStore,
+    DynamoReadingStore,
+)
 from coldchain.adapters.sns import SnsNotifier
 from coldchain.adapters.sqs import SqsDeadLetterSink
 from coldchain.config import AwsSettings
-from coldchain.core.alarm_engine import AlarmEngine
 from coldchain.core.alarm_profile import default_profile, parse_profile
 from coldchain.core.events import Event, EventKind
+from coldchain.core.ingest import Ingest
 from coldchain.core.messages import DeadLetter, DeadLetterKind, Message, Outcome
 from coldchain.core.notifications import Notification
 from coldchain.core.processing import Processor, Result
@@ -90,9 +95,11 @@ _batch = BatchProcessor(event_type=EventType.KinesisDataStreams)
 
 @dataclass(frozen=True, slots=True)
 class _Wiring:
-    processor: Processor
+    ingest: Ingest
     dead_letters: SqsDeadLetterSink
-    alarms: AlarmEngine
+
+
+STATE_RETRIES = 5  # another invocation advanced the same device meanwhile: reload, reapply
 
 
 @functools.cache
@@ -109,13 +116,14 @@ def _wiring() -> _Wiring:
         if settings.alarm_profile_toml
         else default_profile()
     )
-    engine = AlarmEngine(
-        readings,
+    ingest = Ingest(
+        Processor(readings, dead_letters, events),
+        DynamoDeviceStateStore(dynamodb, settings.devices_table),
         DynamoAlarmStore(dynamodb, settings.alarms_table),
         SnsNotifier(boto3.client("sns"), settings.alarm_topic_arn),
         profile,
     )
-    return _Wiring(Processor(readings, dead_letters, events), dead_letters, engine)
+    return _Wiring(ingest, dead_letters)
 
 
 def message_from_rule_output(document: dict[str, Any]) -> Message:
@@ -134,12 +142,14 @@ def message_from_rule_output(document: dict[str, Any]) -> Message:
 
 
 def _handle(document: dict[str, Any]) -> Result:
-    wiring = _wiring()
-    result = wiring.processor.process(message_from_rule_output(document))
+    """The ingest step for one message; a concurrent writer of the same device's state makes
+    it reload and apply again (the reading itself is stored idempotently)."""
+    message = message_from_rule_output(document)
+    done = _wiring().ingest.run_retrying([message], datetime.now(UTC), STATE_RETRIES)
+    [result] = done.results
     _record(result)
-    if result.outcome is Outcome.STORED and result.reading is not None:
-        for note in wiring.alarms.after_store([result.reading], datetime.now(UTC)):
-            _record_notification(note)
+    for note in done.notifications:
+        _record_notification(note)
     return result
 
 
@@ -260,7 +270,7 @@ def kinesis_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, 
 @metrics.log_metrics
 def sweep_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, int]:
     """Every minute (EventBridge): per-device silence and reminders for critical alarms."""
-    notes = _wiring().alarms.sweep(datetime.now(UTC))
+    notes = _wiring().ingest.sweep(datetime.now(UTC))
     for note in notes:
         _record_notification(note)
     if not notes:

@@ -27,6 +27,7 @@ from itertools import islice
 from coldchain.core.alarm_profile import AlarmProfile
 from coldchain.core.alarms import SILENCE_RULE, Alarm, AlarmState
 from coldchain.core.device_state import DeviceState, Transition, advance, replay, silence
+from coldchain.core.errors import StateConflictError
 from coldchain.core.messages import Message, Outcome
 from coldchain.core.notifications import Notification, NotificationKind
 from coldchain.core.ports import (
@@ -110,6 +111,24 @@ class Ingest:
         if notes:
             self._outbox.enqueue(notes)
         return IngestResult(results, transitions, notes, repairs)
+
+    def run_retrying(
+        self, messages: Sequence[Message], now: datetime, attempts: int = 5
+    ) -> IngestResult:
+        """:meth:`run`, again when another process advanced one of the devices meanwhile (a
+        store without transactions, such as DynamoDB: the readings are already stored, so the
+        next attempt sees them as duplicates and applies what is not applied yet).
+
+        Raises:
+            StateConflictError: still conflicting after ``attempts``.
+        """
+        for attempt in range(1, attempts + 1):
+            try:
+                return self.run(messages, now)
+            except StateConflictError:
+                if attempt == attempts:
+                    raise
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def sweep(self, now: datetime) -> list[Notification]:
         """Raise DeviceSilence for devices quiet too long (read from their state, not from
