@@ -203,13 +203,17 @@ class MemoryAlarmStore:
 
 
 class MemoryOutbox:
-    """Keeps every enqueued notification, in order."""
+    """Keeps every enqueued notification, in order, one per key (like the SQLite outbox)."""
 
     def __init__(self) -> None:
         self.notifications: list[Notification] = []
 
     def enqueue(self, notifications: Sequence[Notification]) -> None:
-        self.notifications.extend(notifications)
+        known = {n.key for n in self.notifications}
+        for notification in notifications:
+            if notification.key not in known:
+                known.add(notification.key)
+                self.notifications.append(notification)
 
 
 class MemoryDeviceStateStore:

@@ -147,13 +147,17 @@ MIGRATIONS: Final[tuple[str, ...]] = (
         last_dropped_at TEXT NOT NULL
     ) STRICT, WITHOUT ROWID;
     """,
-    # 4: each device's rule state between readings (core.device_state), versioned.
+    # 4: each device's rule state between readings (core.device_state), versioned; one
+    #    outbox row per notification key and channel (a redelivery enqueues nothing twice).
     """
     CREATE TABLE device_state (
         device_id TEXT PRIMARY KEY,
         version INTEGER NOT NULL,
         document TEXT NOT NULL
     ) STRICT, WITHOUT ROWID;
+    ALTER TABLE outbox ADD COLUMN notification_key TEXT;
+    UPDATE outbox SET notification_key = 'legacy:' || id;
+    CREATE UNIQUE INDEX outbox_once ON outbox (channel, notification_key);
     """,
 )
 
@@ -807,6 +811,7 @@ class SqliteOutbox:
                 json.dumps(notification_document(n)),
                 now,
                 now,
+                n.key,
             )
             for n in notifications
             for channel, minimum in self._channels.items()
@@ -817,7 +822,8 @@ class SqliteOutbox:
         with self._db.transaction(), _translated():
             self._db.connection.executemany(
                 "INSERT INTO outbox (channel, alarm_id, kind, subject, document, created_at, "
-                "next_attempt_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                "next_attempt_at, notification_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (channel, notification_key) DO NOTHING",
                 rows,
             )
 

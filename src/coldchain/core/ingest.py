@@ -93,6 +93,7 @@ class Ingest:
         states = self._states.get_many(sorted(by_device))
         transitions: list[Transition] = []
         moved: list[str] = []
+        writes: list[tuple[DeviceState, int]] = []
         repairs = 0
         for device_id, readings in by_device.items():
             before = states.get(device_id) or DeviceState(device_id)
@@ -101,7 +102,10 @@ class Ingest:
             transitions += changed
             moved += removed or []
             if after != before:
-                self._states.put(after, expected_version=before.version)
+                writes.append((after, before.version))
+        # Effects first, the state last: a failure in between leaves the state behind, so the
+        # redelivered reading is applied again and its (idempotent) effects written again. The
+        # other order would lose them: the state would say "applied".
         if moved:
             self._alarms.delete(moved)
         alarms = {t.alarm.id: t.alarm for t in transitions}  # the last record of each
@@ -110,6 +114,8 @@ class Ingest:
         notes = [note for t in transitions if (note := _notification(t)) is not None]
         if notes:
             self._outbox.enqueue(notes)
+        for state, version in writes:
+            self._states.put(state, expected_version=version)
         return IngestResult(results, transitions, notes, repairs)
 
     def run_retrying(
@@ -134,10 +140,11 @@ class Ingest:
         """Raise DeviceSilence for devices quiet too long (read from their state, not from
         history) and remind about unacknowledged critical alarms (from the active ones)."""
         transitions: list[Transition] = []
+        writes: list[tuple[DeviceState, int]] = []
         for state in self._states.all():
             silent, raised = silence(state, self.profile, now)
             if raised is not None:
-                self._states.put(silent, expected_version=state.version)
+                writes.append((silent, state.version))
                 transitions.append(raised)
         reminders: list[Alarm] = []
         for alarm in self._alarms.list(active=True, limit=1_000_000):
@@ -152,6 +159,12 @@ class Ingest:
         notes += [Notification(NotificationKind.REMINDER, alarm) for alarm in reminders]
         if notes:
             self._outbox.enqueue(notes)
+        for (silent, version), raised in zip(writes, transitions, strict=True):  # last, as in run
+            try:
+                self._states.put(silent, expected_version=version)
+            except StateConflictError:  # it reported meanwhile: that silence is already over
+                over = replace(raised.alarm, state=AlarmState.CLEARED, cleared_at=now)
+                self._alarms.save([over])
         return notes
 
     def _device(

@@ -21,6 +21,15 @@ class Notification:
     kind: NotificationKind
     alarm: Alarm
 
+    @property
+    def key(self) -> str:
+        """The same for the same notification however often it is produced (a redelivered
+        reading raises the same alarm again): outboxes keep one per key."""
+        if self.kind is NotificationKind.REMINDER:
+            sent = self.alarm.last_notified_at
+            return f"{self.alarm.id}:reminder:{'' if sent is None else sent.isoformat()}"
+        return f"{self.alarm.id}:{self.kind.value}"
+
 
 def notification_document(notification: Notification) -> dict[str, Any]:
     """The JSON document every channel sends (the webhook body, the email's data)."""
