@@ -33,6 +33,7 @@ from coldchain.tls import client_context
 from tests.stack import free_port
 
 DEVICES = 10
+OUT_OF_BAND = 5.0  # degrees added to every reading for the excursion runs
 RAW_SUBSCRIBER = "raw-subscriber"
 
 
@@ -81,7 +82,9 @@ class Run:
             (n,) = conn.execute("SELECT coalesce(sum(readings), 0) FROM devices").fetchone()
         return int(n)
 
-    def publish(self, count: int, rate: float | None = None) -> subprocess.Popen[str]:
+    def publish(
+        self, count: int, rate: float | None = None, offset: float = 0.0
+    ) -> subprocess.Popen[str]:
         args = [
             sys.executable,
             "-m",
@@ -95,6 +98,8 @@ class Run:
         ]
         if rate is not None:
             args += ["--rate", str(rate)]
+        if offset:
+            args += ["--offset", str(offset)]
         return subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
     def close(self) -> None:
@@ -116,7 +121,9 @@ def stored_rate(run: Run, count: int) -> float:
     return count / elapsed
 
 
-def drain_rate(run: Run, count: int, client_ids: list[str], shared: bool) -> float:
+def drain_rate(
+    run: Run, count: int, client_ids: list[str], shared: bool, offset: float = 0.0
+) -> float:
     """Readings/s stored by workers draining a backlog the broker queued for their sessions:
     the publisher is done before the clock starts, so only the processing path is timed."""
     for client_id in client_ids:
@@ -125,7 +132,7 @@ def drain_rate(run: Run, count: int, client_ids: list[str], shared: bool) -> flo
         worker.terminate()
         worker.wait(60)
     run.workers.clear()
-    run.publish(count).communicate(timeout=600)
+    run.publish(count, offset=offset).communicate(timeout=600)
     began = time.perf_counter()
     for client_id in client_ids:
         args = [
@@ -242,7 +249,7 @@ def raw_rate(run: Run, count: int) -> float:
     return count / elapsed
 
 
-def latency(run: Run, rate: float, seconds: float) -> list[float]:
+def latency(run: Run, rate: float, seconds: float, offset: float = 0.0) -> list[float]:
     with sqlite3.connect(run.db_path) as conn:
         conn.execute("CREATE TABLE IF NOT EXISTS bench_commit (device_id TEXT, ts TEXT, at REAL)")
         conn.execute(
@@ -251,7 +258,7 @@ def latency(run: Run, rate: float, seconds: float) -> list[float]:
             "(julianday('now') - 2440587.5) * 86400.0); END"
         )
     count = int(rate * seconds)
-    publisher = run.publish(count, rate=rate)
+    publisher = run.publish(count, rate=rate, offset=offset)
     publisher.communicate(timeout=seconds * 3 + 60)
     deadline = time.perf_counter() + 60
     while run.stored() < count and time.perf_counter() < deadline:
@@ -295,12 +302,21 @@ def main() -> None:
         drain_two_run = Run(root, "drain-two")
         drain_two = drain_rate(drain_two_run, args.count, ["worker-1", "worker-2"], shared=True)
         drain_two_run.close()
+        hot_run = Run(root, "drain-excursion")
+        drain_hot = drain_rate(hot_run, args.count, ["worker-1"], shared=False, offset=OUT_OF_BAND)
+        hot_run.close()
         lat_run = Run(root, "latency")
         lat_run.worker("worker-1", shared=False)
         delays = latency(lat_run, args.latency_rate, args.latency_seconds)
         lat_run.close()
+        hot_lat_run = Run(root, "latency-excursion")
+        hot_lat_run.worker("worker-1", shared=False)
+        hot_delays = latency(hot_lat_run, args.latency_rate, args.latency_seconds, OUT_OF_BAND)
+        hot_lat_run.close()
     ms = [d * 1000 for d in delays]
+    hot_ms = [d * 1000 for d in hot_delays]
     p99 = percentile(ms, 0.99)
+    hot_p99 = percentile(hot_ms, 0.99)
     met = drain_one >= 5000 and drain_one >= drain_raw / 2
     body = "\n".join(
         [
@@ -333,6 +349,21 @@ def main() -> None:
             f"({len(ms):,} readings): p50 {percentile(ms, 0.5):.0f} ms, "
             f"p99 {p99:.0f} ms, p99.9 {percentile(ms, 0.999):.0f} ms "
             f"(mean {statistics.fmean(ms):.0f} ms).",
+            "",
+            f"The hard case, a fleet in excursion (every temperature {OUT_OF_BAND:g} °C higher: "
+            "9.0-11.9 °C, every reading out of band, alarms raised and held), same run:",
+            "",
+            "| | healthy fleet | fleet in excursion | ratio |",
+            "|---|---|---|---|",
+            f"| one worker draining, readings/s | {drain_one:,.0f} | {drain_hot:,.0f} "
+            f"| {drain_hot / drain_one:.2f}x |",
+            f"| p99 latency at {args.latency_rate:,.0f}/s | {p99:.0f} ms | {hot_p99:.0f} ms "
+            f"| {hot_p99 / max(p99, 1e-9):.2f}x |",
+            "",
+            f"Targets (stateful detection): out-of-band rate >= 0.85x healthy "
+            f"({'met' if drain_hot >= 0.85 * drain_one else 'missed'}); out-of-band p99 <= 2x "
+            f"healthy ({'met' if hot_p99 <= 2 * p99 else 'missed'}); one worker >= 70 % of the "
+            f"raw path ({'met' if drain_one >= 0.7 * drain_raw else 'missed'}).",
             "",
             f"Targets: one worker >= 5,000 readings/s and >= 50 % of the raw path: "
             f"{drain_one:,.0f}/s, {100 * drain_one / drain_raw:.0f} % "

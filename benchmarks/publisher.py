@@ -22,14 +22,16 @@ from coldchain.core.topics import telemetry_topic
 from coldchain.tls import client_context
 
 
-def payloads(device: str, count: int, base: datetime, live: bool) -> list[bytes]:
+def payloads(
+    device: str, count: int, base: datetime, live: bool, offset: float = 0.0
+) -> list[bytes]:
     out = []
     for seq in range(count):
         at = base + timedelta(milliseconds=100 * seq)
         body = {
             "device_id": device,
             "timestamp": "" if live else at.isoformat(),
-            "temperature_c": 4.0 + (seq % 30) / 10,
+            "temperature_c": round(4.0 + offset + (seq % 30) / 10, 1),
             "humidity_pct": 60.0,
             "shock_g": 0.01,
             "battery_pct": 90.0,
@@ -48,6 +50,7 @@ def run_device(
     rate: float | None,
     window: int,
     start: threading.Barrier,
+    offset: float = 0.0,
 ) -> None:
     credentials = LocalPki(home / "pki").device(device)
     client = mqtt.Client(
@@ -63,7 +66,7 @@ def run_device(
     client.loop_start()
     connected.wait(10)
     base = datetime.now(UTC) - timedelta(hours=1)
-    prepared = payloads(device, count, base, live=rate is not None)
+    prepared = payloads(device, count, base, live=rate is not None, offset=offset)
     topic = telemetry_topic(device)
     start.wait()
     began = time.perf_counter()
@@ -93,6 +96,9 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=30_000)
     parser.add_argument("--rate", type=float, default=None, help="readings per second in total")
     parser.add_argument("--window", type=int, default=100)
+    parser.add_argument(
+        "--offset", type=float, default=0.0, help="added to every temperature (5: out of band)"
+    )
     args = parser.parse_args()
     per_device = args.count // args.devices
     rate = None if args.rate is None else args.rate / args.devices
@@ -100,7 +106,16 @@ def main() -> None:
     threads = [
         threading.Thread(
             target=run_device,
-            args=(args.home, args.port, f"bench-{n:03d}", per_device, rate, args.window, barrier),
+            args=(
+                args.home,
+                args.port,
+                f"bench-{n:03d}",
+                per_device,
+                rate,
+                args.window,
+                barrier,
+                args.offset,
+            ),
         )
         for n in range(args.devices)
     ]

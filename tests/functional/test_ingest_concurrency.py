@@ -66,11 +66,10 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[str], AwsStack]]:
 
 def handler(stack: AwsStack, states: object) -> Ingest:
     readings = DynamoReadingStore(stack.dynamodb, stack.telemetry, stack.devices)
-    processor = Processor(
-        readings, MemoryDeadLetterStore(), DynamoEventStore(stack.dynamodb, stack.events)
-    )
+    processor = Processor(readings, MemoryDeadLetterStore(), None)
     alarms = DynamoAlarmStore(stack.dynamodb, stack.alarms)
-    return Ingest(processor, states, alarms, MemoryOutbox(), default_profile())  # type: ignore[arg-type]
+    events = DynamoEventStore(stack.dynamodb, stack.events)
+    return Ingest(processor, states, alarms, MemoryOutbox(), default_profile(), events)  # type: ignore[arg-type]
 
 
 def readings() -> list[Message]:

@@ -85,8 +85,8 @@ def sqlite_run(folder: Path, step: str | None, fault: dict[str, bool]) -> Run:
     outbox: Any = SqliteOutbox(db, {"log": Severity.INFO})
     states: Any = SqliteDeviceStateStore(db)
     readings, alarms, outbox, states = wrap(step, fault, readings, alarms, outbox, states)
-    processor = Processor(readings, SqliteDeadLetterStore(db), SqliteEventStore(db))
-    ingest = Ingest(processor, states, alarms, outbox, default_profile())
+    processor = Processor(readings, SqliteDeadLetterStore(db), None)
+    ingest = Ingest(processor, states, alarms, outbox, default_profile(), SqliteEventStore(db))
 
     def final() -> tuple[Any, ...]:
         rows = db.connection.execute
@@ -110,10 +110,15 @@ def dynamodb_run(folder: Path, step: str | None, fault: dict[str, bool]) -> Run:
     memory_outbox = MemoryOutbox()
     states: Any = DynamoDeviceStateStore(aws.dynamodb, aws.devices)
     readings, alarms, outbox, states = wrap(step, fault, readings, alarms, memory_outbox, states)
-    processor = Processor(
-        readings, MemoryDeadLetterStore(), DynamoEventStore(aws.dynamodb, aws.events)
+    processor = Processor(readings, MemoryDeadLetterStore(), None)
+    ingest = Ingest(
+        processor,
+        states,
+        alarms,
+        outbox,
+        default_profile(),
+        DynamoEventStore(aws.dynamodb, aws.events),
     )
-    ingest = Ingest(processor, states, alarms, outbox, default_profile())
     plain_states = DynamoDeviceStateStore(aws.dynamodb, aws.devices)
 
     def final() -> tuple[Any, ...]:

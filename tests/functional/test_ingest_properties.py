@@ -76,8 +76,8 @@ class Pipeline:
 
 def memory_pipeline(_: Path) -> Pipeline:
     readings, alarms, states = MemoryReadingStore(), MemoryAlarmStore(), MemoryDeviceStateStore()
-    processor = Processor(readings, MemoryDeadLetterStore(), MemoryEventSink())
-    ingest = Ingest(processor, states, alarms, MemoryOutbox(), default_profile())
+    processor = Processor(readings, MemoryDeadLetterStore(), None)
+    ingest = Ingest(processor, states, alarms, MemoryOutbox(), default_profile(), MemoryEventSink())
     return Pipeline(ingest, alarms, states)
 
 
@@ -89,9 +89,9 @@ def sqlite_pipeline(folder: Path) -> Pipeline:
         SqliteAlarmStore(db),
         SqliteDeviceStateStore(db),
     )
-    processor = Processor(readings, SqliteDeadLetterStore(db), SqliteEventStore(db))
+    processor = Processor(readings, SqliteDeadLetterStore(db), None)
     outbox = SqliteOutbox(db, {"log": Severity.INFO})
-    ingest = Ingest(processor, states, alarms, outbox, default_profile())
+    ingest = Ingest(processor, states, alarms, outbox, default_profile(), SqliteEventStore(db))
     return Pipeline(ingest, alarms, states, db.close)
 
 
@@ -100,10 +100,15 @@ def dynamodb_pipeline(_: Path) -> Pipeline:
     readings = DynamoReadingStore(aws.dynamodb, aws.telemetry, aws.devices)
     alarms = DynamoAlarmStore(aws.dynamodb, aws.alarms)
     states = DynamoDeviceStateStore(aws.dynamodb, aws.devices)
-    processor = Processor(
-        readings, MemoryDeadLetterStore(), DynamoEventStore(aws.dynamodb, aws.events)
+    processor = Processor(readings, MemoryDeadLetterStore(), None)
+    ingest = Ingest(
+        processor,
+        states,
+        alarms,
+        MemoryOutbox(),
+        default_profile(),
+        DynamoEventStore(aws.dynamodb, aws.events),
     )
-    ingest = Ingest(processor, states, alarms, MemoryOutbox(), default_profile())
     return Pipeline(ingest, alarms, states)
 
 

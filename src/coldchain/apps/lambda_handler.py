@@ -117,11 +117,12 @@ def _wiring() -> _Wiring:
         else default_profile()
     )
     ingest = Ingest(
-        Processor(readings, dead_letters, events),
+        Processor(readings, dead_letters, None),
         DynamoDeviceStateStore(dynamodb, settings.devices_table),
         DynamoAlarmStore(dynamodb, settings.alarms_table),
         SnsNotifier(boto3.client("sns"), settings.alarm_topic_arn),
         profile,
+        events,
     )
     return _Wiring(ingest, dead_letters)
 
@@ -148,6 +149,8 @@ def _handle(document: dict[str, Any]) -> Result:
     done = _wiring().ingest.run_retrying([message], datetime.now(UTC), STATE_RETRIES)
     [result] = done.results
     _record(result)
+    for event in done.events:
+        _record_event(event)
     for note in done.notifications:
         _record_notification(note)
     return result

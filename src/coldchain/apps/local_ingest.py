@@ -25,13 +25,12 @@ def local_ingest(
     limits: Profile = DEFAULT_PROFILE,
 ) -> Ingest:
     """Every store on ``db``: one transaction around :meth:`Ingest.run` commits it all."""
-    processor = Processor(
-        SqliteReadingStore(db), SqliteDeadLetterStore(db), SqliteEventStore(db), limits
-    )
+    processor = Processor(SqliteReadingStore(db), SqliteDeadLetterStore(db), None, limits)
     return Ingest(
         processor,
         SqliteDeviceStateStore(db),
         SqliteAlarmStore(db),
         SqliteOutbox(db, channels or {"log": Severity.INFO}),
         alarm_profile,
+        SqliteEventStore(db),
     )

@@ -110,16 +110,6 @@ class Worker:
                 delay = min(delay * 2, self._options.retry_max_s)
         self._consumer.ack(batch)
         self.counts.update(result.outcome.value for result in results)
-        self.counts.update("events" for result in results for _ in result.events)
-        for result in results:
-            for event in result.events:
-                log.warning(
-                    "%s device=%s value=%s at=%s",
-                    event.kind,
-                    event.device_id,
-                    event.value,
-                    event.timestamp,
-                )
 
     def _sweep(self) -> None:
         """Silence and reminders; a store outage only delays them to the next sweep."""
@@ -139,6 +129,15 @@ class Worker:
         done = self._ingest.run(messages, datetime.now(UTC))
         self.counts.update(f"alarms_{note.kind.value}" for note in done.notifications)
         self.counts["repairs"] += done.repairs
+        self.counts["events"] += len(done.events)
+        for event in done.events:
+            log.warning(
+                "%s device=%s value=%s at=%s",
+                event.kind,
+                event.device_id,
+                event.value,
+                event.timestamp,
+            )
         return done.results
 
     def _process(self, batch: Sequence[Delivery]) -> list[Result]:

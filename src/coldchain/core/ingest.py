@@ -28,11 +28,13 @@ from coldchain.core.alarm_profile import AlarmProfile
 from coldchain.core.alarms import SILENCE_RULE, Alarm, AlarmState
 from coldchain.core.device_state import DeviceState, Transition, advance, replay, silence
 from coldchain.core.errors import StateConflictError
+from coldchain.core.events import Event, EventKind, event_kind
 from coldchain.core.messages import Message, Outcome
 from coldchain.core.notifications import Notification, NotificationKind
 from coldchain.core.ports import (
     AlarmStore,
     DeviceStateStore,
+    EventSink,
     NotificationOutbox,
 )
 from coldchain.core.processing import Processor, Result
@@ -52,6 +54,7 @@ class IngestResult:
     transitions: list[Transition] = field(default_factory=list)
     notifications: list[Notification] = field(default_factory=list)
     repairs: int = 0  # devices whose state a late reading made us rebuild (first sight aside)
+    events: list[Event] = field(default_factory=list)
 
     def count(self, outcome: Outcome) -> int:
         return sum(1 for result in self.results if result.outcome is outcome)
@@ -67,8 +70,10 @@ class Ingest:
         alarms: AlarmStore,
         outbox: NotificationOutbox,
         profile: AlarmProfile,
+        events: EventSink | None = None,
     ) -> None:
         self._processor = processor
+        self._events = events
         self._readings = processor.readings
         self._states = states
         self._alarms = alarms
@@ -114,9 +119,38 @@ class Ingest:
         notes = [note for t in transitions if (note := _notification(t)) is not None]
         if notes:
             self._outbox.enqueue(notes)
+        raised = [e for t in transitions if (e := self._event(t)) is not None]
+        if raised and self._events is not None:
+            self._events.publish(raised)
         for state, version in writes:
             self._states.put(state, expected_version=version)
-        return IngestResult(results, transitions, notes, repairs)
+        return IngestResult(results, transitions, notes, repairs, raised)
+
+    def _event(self, transition: Transition) -> Event | None:
+        """The event a raise counts as: one alarm model, events derived from it."""
+        if transition.kind is not ChangeKind.RAISED:
+            return None
+        alarm = transition.alarm
+        if alarm.rule == SILENCE_RULE:
+            kind: EventKind | None = EventKind.DEVICE_SILENCE
+            threshold = self.profile.silence_after.total_seconds() / 60
+        else:
+            rule = self.profile.rule(alarm.rule)
+            if rule is None:
+                return None
+            threshold = rule.threshold
+            kind = event_kind(rule.metric, rule.comparison, alarm.peak > rule.threshold)
+        if kind is None:
+            return None
+        return Event(
+            kind,
+            alarm.device_id,
+            alarm.fleet_id,
+            to_canonical(alarm.raised_at),
+            alarm.peak,
+            threshold,
+            f"{alarm.rule}: {alarm.detail}",
+        )
 
     def run_retrying(
         self, messages: Sequence[Message], now: datetime, attempts: int = 5

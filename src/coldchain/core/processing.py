@@ -85,7 +85,7 @@ class Processor:
         self,
         readings: ReadingStore,
         dead_letters: DeadLetterSink,
-        events: EventSink,
+        events: EventSink | None,
         profile: Profile = DEFAULT_PROFILE,
     ) -> None:
         self._readings = readings
@@ -136,7 +136,9 @@ class Processor:
         if letters:
             self._dead_letters.put_many(letters)
 
-        raised_by = self._detect_all([reading for _, reading, _ in stored])
+        # ``events`` None: the ingest step derives events from alarm transitions instead (the
+        # per-reading detection below is the earlier model, kept for the reports' tests).
+        raised_by = {} if self._events is None else self._detect_all([r for _, r, _ in stored])
         raised: list[Event] = []
         for index, reading, warnings in stored:
             events = tuple(raised_by.get((reading.device_id, reading.timestamp), ()))
@@ -144,7 +146,7 @@ class Processor:
             results[index] = Result(
                 messages[index], Outcome.STORED, reading, None, warnings, events
             )
-        if raised:
+        if raised and self._events is not None:
             self._events.publish(raised)
         return [result for result in results if result is not None]
 
