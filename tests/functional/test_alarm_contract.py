@@ -1,7 +1,8 @@
-"""Alarm stores (memory and SQLite) and the alarm engine on top of them."""
+"""Alarm stores (memory, SQLite, DynamoDB) and the ingest step's alarms on top of them."""
 
 from __future__ import annotations
 
+import json
 import random
 from collections.abc import Iterator, Sequence
 from dataclasses import replace
@@ -10,23 +11,37 @@ from pathlib import Path
 
 import pytest
 
-from coldchain.adapters.dynamodb import DynamoAlarmStore, DynamoReadingStore
-from coldchain.adapters.memory import MemoryAlarmStore, MemoryOutbox, MemoryReadingStore
+from coldchain.adapters.dynamodb import (
+    DynamoAlarmStore,
+    DynamoDeviceStateStore,
+    DynamoReadingStore,
+)
+from coldchain.adapters.memory import (
+    MemoryAlarmStore,
+    MemoryDeadLetterStore,
+    MemoryDeviceStateStore,
+    MemoryOutbox,
+    MemoryReadingStore,
+)
 from coldchain.adapters.sqlite import (
     SqliteAlarmStore,
     SqliteDatabase,
+    SqliteDeviceStateStore,
     SqliteOutbox,
     SqliteReadingStore,
 )
-from coldchain.core.alarm_engine import AlarmEngine
 from coldchain.core.alarm_profile import AlarmProfile
 from coldchain.core.alarms import SILENCE_RULE, Alarm, AlarmState, acknowledge, alarm_id
 from coldchain.core.errors import ValidationError
-from coldchain.core.notifications import NotificationKind
-from coldchain.core.ports import AlarmStore, ReadingStore
+from coldchain.core.ingest import Ingest
+from coldchain.core.messages import Message
+from coldchain.core.notifications import Notification, NotificationKind
+from coldchain.core.ports import AlarmStore, DeviceStateStore, ReadingStore
+from coldchain.core.processing import Processor
 from coldchain.core.reading import Reading
 from coldchain.core.rules import Rule, RuleKind, Severity
 from coldchain.core.timestamps import to_canonical
+from coldchain.core.topics import telemetry_topic
 from tests.aws import mocked_aws
 from tests.factories import T0
 
@@ -51,7 +66,7 @@ PROFILE = AlarmProfile(
     reminder_every=timedelta(minutes=10),
 )
 
-Parts = tuple[ReadingStore, AlarmStore]
+Parts = tuple[ReadingStore, AlarmStore, DeviceStateStore]
 
 
 @pytest.fixture(params=["memory", "sqlite", "dynamodb"])
@@ -59,7 +74,7 @@ def parts(
     request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[Parts]:
     if request.param == "memory":
-        yield MemoryReadingStore(), MemoryAlarmStore()
+        yield MemoryReadingStore(), MemoryAlarmStore(), MemoryDeviceStateStore()
         return
     if request.param == "dynamodb":
         for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
@@ -68,10 +83,11 @@ def parts(
             yield (
                 DynamoReadingStore(aws.dynamodb, aws.telemetry, aws.devices),
                 DynamoAlarmStore(aws.dynamodb, aws.alarms),
+                DynamoDeviceStateStore(aws.dynamodb, aws.devices),
             )
         return
     db = SqliteDatabase(tmp_path / "alarms.db")
-    yield SqliteReadingStore(db), SqliteAlarmStore(db)
+    yield SqliteReadingStore(db), SqliteAlarmStore(db), SqliteDeviceStateStore(db)
     db.close()
 
 
@@ -94,7 +110,7 @@ def alarm(n: int = 0, **changes: object) -> Alarm:
 
 
 def test_save_get_and_list(parts: Parts) -> None:
-    _, store = parts
+    _, store, _ = parts
     first, second = alarm(0), alarm(10, device_id="dev-2", fleet_id="g")
     store.save([first, second])
     assert store.get(first.id) == first
@@ -109,7 +125,7 @@ def test_save_get_and_list(parts: Parts) -> None:
 
 
 def test_evaluation_never_erases_an_acknowledgement(parts: Parts) -> None:
-    _, store = parts
+    _, store, _ = parts
     acked = acknowledge(alarm(0), "ana", "door left open, cargo moved", T0 + 20 * MINUTE)
     store.save([acked])
     store.save([replace(alarm(0), peak=10.5)])  # re-evaluated, without the acknowledgement
@@ -125,7 +141,7 @@ def test_acknowledging_needs_a_comment() -> None:
 
 
 def test_for_device_returns_open_and_recently_cleared_alarms(parts: Parts) -> None:
-    _, store = parts
+    _, store, _ = parts
     old_open, old_closed = alarm(0), alarm(1, state=AlarmState.CLEARED, cleared_at=T0)
     long_run = alarm(2, state=AlarmState.CLEARED, cleared_at=T0 + 40 * MINUTE)
     recent = alarm(60, state=AlarmState.CLEARED, cleared_at=T0 + 70 * MINUTE)
@@ -141,12 +157,32 @@ def readings(temps: Sequence[float], battery: float = 90.0) -> list[Reading]:
     ]
 
 
-def run_engine(parts: Parts, batches: list[list[Reading]]) -> tuple[AlarmEngine, MemoryOutbox]:
-    reading_store, alarm_store = parts
+def as_message(reading: Reading) -> Message:
+    body = {name: getattr(reading, name) for name in Reading.__dataclass_fields__}
+    body = {k: v for k, v in body.items() if v is not None}
+    arrival = reading.at + timedelta(seconds=1)
+    return Message(telemetry_topic(reading.device_id), json.dumps(body).encode(), arrival)
+
+
+class Engine:
+    """The ingest step driven with readings, as the alarm tests speak."""
+
+    def __init__(self, parts: Parts, outbox: MemoryOutbox | SqliteOutbox) -> None:
+        readings, alarms, states = parts
+        processor = Processor(readings, MemoryDeadLetterStore(), None)
+        self.ingest = Ingest(processor, states, alarms, outbox, PROFILE)
+
+    def after_store(self, batch: Sequence[Reading], now: datetime) -> list[Notification]:
+        return self.ingest.run([as_message(r) for r in batch], now).notifications
+
+    def sweep(self, now: datetime) -> list[Notification]:
+        return self.ingest.sweep(now)
+
+
+def run_engine(parts: Parts, batches: list[list[Reading]]) -> tuple[Engine, MemoryOutbox]:
     outbox = MemoryOutbox()
-    engine = AlarmEngine(reading_store, alarm_store, outbox, PROFILE)
+    engine = Engine(parts, outbox)
     for batch in batches:
-        reading_store.put_many(batch)
         engine.after_store(batch, now=T0 + timedelta(hours=1))
     return engine, outbox
 
@@ -180,7 +216,7 @@ def test_out_of_order_arrival_ends_with_the_same_alarms(parts: Parts, seed: int)
     random.Random(seed).shuffle(shuffled)
     run_engine(parts, [[r] for r in shuffled])
     got = {(a.rule, a.started_at, a.state, a.cleared_at) for a in parts[1].list()}
-    expected_parts: Parts = (MemoryReadingStore(), MemoryAlarmStore())
+    expected_parts: Parts = (MemoryReadingStore(), MemoryAlarmStore(), MemoryDeviceStateStore())
     run_engine(expected_parts, [[r] for r in in_order])
     expected = {(a.rule, a.started_at, a.state, a.cleared_at) for a in expected_parts[1].list()}
     assert got == expected
@@ -194,7 +230,7 @@ def test_healthy_readings_cost_no_evaluation(parts: Parts) -> None:
 
 
 def test_silence_is_raised_after_the_limit_and_cleared_by_a_reading(parts: Parts) -> None:
-    reading_store, alarm_store = parts
+    _, alarm_store, _ = parts
     engine, _ = run_engine(parts, [readings([4, 4])])
     last = T0 + MINUTE
     assert engine.sweep(last + timedelta(minutes=2, seconds=59)) == []
@@ -204,14 +240,13 @@ def test_silence_is_raised_after_the_limit_and_cleared_by_a_reading(parts: Parts
     back = Reading(
         "dev-1", to_canonical(last + timedelta(minutes=6)), 4.0, 60.0, 0.0, 90.0, fleet_id="f"
     )
-    reading_store.put_many([back])
     [cleared] = engine.after_store([back], now=last + timedelta(minutes=6))
     assert (cleared.kind, cleared.alarm.state) == (NotificationKind.CLEARED, AlarmState.CLEARED)
     assert alarm_store.list(active=True) == []
 
 
 def test_unacknowledged_critical_alarms_are_repeated(parts: Parts) -> None:
-    _, alarm_store = parts
+    _, alarm_store, _ = parts
     engine, _ = run_engine(parts, [readings([4] + [9] * 8)])
     now = T0 + timedelta(hours=1)  # the raise was notified at this wall time
     early = engine.sweep(now + timedelta(minutes=9))
@@ -231,9 +266,10 @@ def test_unacknowledged_critical_alarms_are_repeated(parts: Parts) -> None:
 def test_sqlite_outbox_filters_by_channel_severity(tmp_path: Path) -> None:
     db = SqliteDatabase(tmp_path / "o.db")
     outbox = SqliteOutbox(db, {"log": Severity.INFO, "pager": Severity.CRITICAL})
-    engine = AlarmEngine(SqliteReadingStore(db), SqliteAlarmStore(db), outbox, PROFILE)
+    engine = Engine(
+        (SqliteReadingStore(db), SqliteAlarmStore(db), SqliteDeviceStateStore(db)), outbox
+    )
     batch = readings([4] + [9] * 8, battery=10)
-    SqliteReadingStore(db).put_many(batch)
     engine.after_store(batch, now=T0)
     soon = datetime.now(UTC) + timedelta(seconds=1)  # the outbox stamps rows with wall time
     due = outbox.due(soon)
