@@ -12,7 +12,7 @@ import time
 from datetime import UTC, datetime, timedelta
 
 from benchmarks.report import write_section
-from coldchain.adapters.memory import MemoryDeadLetterStore, MemoryEventSink, MemoryReadingStore
+from coldchain.adapters.memory import MemoryDeadLetterStore, MemoryReadingStore
 from coldchain.core.device_model import DeviceModel, scenario_mix
 from coldchain.core.messages import Message
 from coldchain.core.processing import Processor, validate_message
@@ -60,7 +60,7 @@ def main() -> None:
             validate_message(m)
 
     def process(batch: list[Message]) -> None:
-        processor = Processor(MemoryReadingStore(), MemoryDeadLetterStore(), MemoryEventSink())
+        processor = Processor(MemoryReadingStore(), MemoryDeadLetterStore())
         for i in range(0, len(batch), args.batch):
             processor.process_batch(batch[i : i + args.batch])
 

@@ -169,7 +169,7 @@ class Engine:
 
     def __init__(self, parts: Parts, outbox: MemoryOutbox | SqliteOutbox) -> None:
         readings, alarms, states = parts
-        processor = Processor(readings, MemoryDeadLetterStore(), None)
+        processor = Processor(readings, MemoryDeadLetterStore())
         self.ingest = Ingest(processor, states, alarms, outbox, PROFILE)
 
     def after_store(self, batch: Sequence[Reading], now: datetime) -> list[Notification]:

@@ -66,7 +66,7 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[str], AwsStack]]:
 
 def handler(stack: AwsStack, states: object) -> Ingest:
     readings = DynamoReadingStore(stack.dynamodb, stack.telemetry, stack.devices)
-    processor = Processor(readings, MemoryDeadLetterStore(), None)
+    processor = Processor(readings, MemoryDeadLetterStore())
     alarms = DynamoAlarmStore(stack.dynamodb, stack.alarms)
     events = DynamoEventStore(stack.dynamodb, stack.events)
     return Ingest(processor, states, alarms, MemoryOutbox(), default_profile(), events)  # type: ignore[arg-type]

@@ -78,7 +78,7 @@ def test_each_reading_costs_one_state_read_and_write_and_no_history(stack: AwsSt
     client = Counting(stack.dynamodb)
     readings = DynamoReadingStore(client, stack.telemetry, stack.devices)  # type: ignore[arg-type]
     ingest = Ingest(
-        Processor(readings, MemoryDeadLetterStore(), None),
+        Processor(readings, MemoryDeadLetterStore()),
         DynamoDeviceStateStore(client, stack.devices),  # type: ignore[arg-type]
         DynamoAlarmStore(client, stack.alarms),  # type: ignore[arg-type]
         MemoryOutbox(),

@@ -85,7 +85,7 @@ def sqlite_run(folder: Path, step: str | None, fault: dict[str, bool]) -> Run:
     outbox: Any = SqliteOutbox(db, {"log": Severity.INFO})
     states: Any = SqliteDeviceStateStore(db)
     readings, alarms, outbox, states = wrap(step, fault, readings, alarms, outbox, states)
-    processor = Processor(readings, SqliteDeadLetterStore(db), None)
+    processor = Processor(readings, SqliteDeadLetterStore(db))
     ingest = Ingest(processor, states, alarms, outbox, default_profile(), SqliteEventStore(db))
 
     def final() -> tuple[Any, ...]:
@@ -110,7 +110,7 @@ def dynamodb_run(folder: Path, step: str | None, fault: dict[str, bool]) -> Run:
     memory_outbox = MemoryOutbox()
     states: Any = DynamoDeviceStateStore(aws.dynamodb, aws.devices)
     readings, alarms, outbox, states = wrap(step, fault, readings, alarms, memory_outbox, states)
-    processor = Processor(readings, MemoryDeadLetterStore(), None)
+    processor = Processor(readings, MemoryDeadLetterStore())
     ingest = Ingest(
         processor,
         states,

@@ -76,7 +76,7 @@ class Pipeline:
 
 def memory_pipeline(_: Path) -> Pipeline:
     readings, alarms, states = MemoryReadingStore(), MemoryAlarmStore(), MemoryDeviceStateStore()
-    processor = Processor(readings, MemoryDeadLetterStore(), None)
+    processor = Processor(readings, MemoryDeadLetterStore())
     ingest = Ingest(processor, states, alarms, MemoryOutbox(), default_profile(), MemoryEventSink())
     return Pipeline(ingest, alarms, states)
 
@@ -89,7 +89,7 @@ def sqlite_pipeline(folder: Path) -> Pipeline:
         SqliteAlarmStore(db),
         SqliteDeviceStateStore(db),
     )
-    processor = Processor(readings, SqliteDeadLetterStore(db), None)
+    processor = Processor(readings, SqliteDeadLetterStore(db))
     outbox = SqliteOutbox(db, {"log": Severity.INFO})
     ingest = Ingest(processor, states, alarms, outbox, default_profile(), SqliteEventStore(db))
     return Pipeline(ingest, alarms, states, db.close)
@@ -100,7 +100,7 @@ def dynamodb_pipeline(_: Path) -> Pipeline:
     readings = DynamoReadingStore(aws.dynamodb, aws.telemetry, aws.devices)
     alarms = DynamoAlarmStore(aws.dynamodb, aws.alarms)
     states = DynamoDeviceStateStore(aws.dynamodb, aws.devices)
-    processor = Processor(readings, MemoryDeadLetterStore(), None)
+    processor = Processor(readings, MemoryDeadLetterStore())
     ingest = Ingest(
         processor,
         states,

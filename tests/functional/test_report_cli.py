@@ -15,7 +15,6 @@ from pypdf import PdfReader
 from coldchain.adapters.sqlite import (
     SqliteDatabase,
     SqliteDeadLetterStore,
-    SqliteEventStore,
     SqliteReadingStore,
 )
 from coldchain.core.messages import Message
@@ -35,7 +34,7 @@ WINDOW = ["--from", "2024-01-15T09:00:00Z", "--to", "2024-01-16T09:00:00Z"]
 def home(tmp_path: Path) -> Path:
     """A day of 10-minute readings through the real processing path, one 40-minute excursion."""
     db = SqliteDatabase(tmp_path / "coldchain.db")
-    processor = Processor(SqliteReadingStore(db), SqliteDeadLetterStore(db), SqliteEventStore(db))
+    processor = Processor(SqliteReadingStore(db), SqliteDeadLetterStore(db))
     messages = []
     for seq in range(145):
         if seq in LOST:

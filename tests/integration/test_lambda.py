@@ -130,7 +130,7 @@ def dlq_bodies(aws: AwsStack) -> list[dict[str, Any]]:
 
 def local_worker_result(tmp_path: Path, bodies: list[dict[str, Any]]) -> SqliteDatabase:
     db = SqliteDatabase(tmp_path / "local.db")
-    processor = Processor(SqliteReadingStore(db), SqliteDeadLetterStore(db), SqliteEventStore(db))
+    processor = Processor(SqliteReadingStore(db), SqliteDeadLetterStore(db))
     messages = [
         Message(telemetry_topic(b["device_id"]), json.dumps(b).encode(), NOW) for b in bodies
     ]

@@ -1,26 +1,38 @@
-"""The one processing function, wired to the in-memory fakes."""
+"""Validation and storage, and the ingest step's alarms and events, on the in-memory fakes."""
 
 from __future__ import annotations
 
 import json
 import subprocess
 import sys
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 
-from coldchain.adapters.memory import MemoryDeadLetterStore, MemoryEventSink, MemoryReadingStore
+from coldchain.adapters.memory import (
+    MemoryAlarmStore,
+    MemoryDeadLetterStore,
+    MemoryDeviceStateStore,
+    MemoryEventSink,
+    MemoryOutbox,
+    MemoryReadingStore,
+)
+from coldchain.core.alarm_profile import default_profile
 from coldchain.core.events import EventKind
+from coldchain.core.ingest import Ingest
 from coldchain.core.messages import DeadLetterKind, Message, Outcome
 from coldchain.core.processing import Processor
+from coldchain.core.timestamps import parse_iso
 from coldchain.core.topics import telemetry_topic
 from tests.factories import T0, message, payload, series
+
+NOW = T0 + timedelta(days=1)
 
 
 @pytest.fixture
 def parts() -> tuple[Processor, MemoryReadingStore, MemoryDeadLetterStore, MemoryEventSink]:
     readings, letters, events = MemoryReadingStore(), MemoryDeadLetterStore(), MemoryEventSink()
-    return Processor(readings, letters, events), readings, letters, events
+    return Processor(readings, letters), readings, letters, events
 
 
 Parts = tuple[Processor, MemoryReadingStore, MemoryDeadLetterStore, MemoryEventSink]
@@ -129,45 +141,57 @@ def test_batch_results_come_back_in_order(parts: Parts) -> None:
     assert outcomes == [Outcome.STORED, Outcome.REJECTED, Outcome.DUPLICATE, Outcome.CONFLICT]
 
 
-def test_excursion_is_raised_and_published(parts: Parts) -> None:
-    processor, _, _, events = parts
-    results = processor.process_batch(series("dev-1", [4, 9, 9.5, 9.8]))
-    assert [len(r.events) for r in results] == [0, 0, 1, 0]
+def ingest_parts() -> tuple[Ingest, MemoryEventSink, MemoryAlarmStore]:
+    events, alarms = MemoryEventSink(), MemoryAlarmStore()
+    processor = Processor(MemoryReadingStore(), MemoryDeadLetterStore())
+    ingest = Ingest(
+        processor, MemoryDeviceStateStore(), alarms, MemoryOutbox(), default_profile(), events
+    )
+    return ingest, events, alarms
+
+
+def test_an_excursion_is_an_alarm_and_its_event() -> None:
+    ingest, events, alarms = ingest_parts()
+    done = ingest.run(series("dev-1", [4, 9, 9.5, 9.8]), NOW)
+    assert [e.kind for e in done.events] == [EventKind.TEMPERATURE_HIGH]
     assert [e.kind for e in events.events] == [EventKind.TEMPERATURE_HIGH]
+    assert [a.rule for a in alarms.list()] == ["TemperatureExcursion"]
 
 
-def test_late_reading_is_judged_where_it_belongs_in_time(parts: Parts) -> None:
-    processor, _, _, events = parts
+def test_a_late_reading_is_judged_where_it_belongs_in_time() -> None:
+    ingest, events, alarms = ingest_parts()
     first, second, third, fourth = series("dev-1", [4, 9, 9, 4])
-    processor.process_batch([first, third, fourth])
+    ingest.run([first, third, fourth], NOW)
     assert events.events == []
-    late = processor.process(second)
-    # The run completes at the third reading, as it would have in order; the late one caused it.
-    assert [e.timestamp for e in events.events] == ["2024-01-15T09:00:20.000Z"]
-    assert late.events == tuple(events.events)
+    done = ingest.run([second], NOW)
+    # The run completes at the third reading, as it would have in order.
+    [alarm] = alarms.list()
+    assert (alarm.started_at, alarm.raised_at) == (second_at(second), second_at(third))
+    assert done.repairs == 1
 
 
-# Events are append-only: a reading so late that it moves an onset earlier (the reverse of a
-# whole run) adds the earlier event without retracting the later one. Alarm records with a
-# lifecycle (issue 5) own that case.
 @pytest.mark.parametrize("order", [[0, 1, 2, 3, 4, 5], [0, 2, 4, 1, 3, 5], [0, 2, 1, 3, 5, 4]])
-def test_arrival_order_does_not_change_the_events(parts: Parts, order: list[int]) -> None:
-    processor, _, _, events = parts
+def test_arrival_order_does_not_change_the_alarms(order: list[int]) -> None:
+    ingest, _, alarms = ingest_parts()
     stream = series("dev-1", [4, 9, 9, 9, 4, 1], battery_pct=14)
     for index in order:
-        processor.process(stream[index])
-    assert sorted((e.kind, e.timestamp) for e in events.events) == [
-        (EventKind.BATTERY_LOW, "2024-01-15T09:00:00.000Z"),
-        (EventKind.TEMPERATURE_HIGH, "2024-01-15T09:00:20.000Z"),
+        ingest.run([stream[index]], NOW)
+    assert sorted((a.rule, a.started_at, a.cleared_at) for a in alarms.list()) == [
+        ("BatteryLow", T0, None),
+        ("TemperatureExcursion", T0 + timedelta(seconds=10), T0 + timedelta(seconds=40)),
     ]
 
 
-def test_duplicates_raise_no_events(parts: Parts) -> None:
-    processor, _, _, events = parts
+def test_duplicates_raise_nothing_twice() -> None:
+    ingest, events, _ = ingest_parts()
     batch = series("dev-1", [9, 9])
-    processor.process_batch(batch)
-    processor.process_batch(batch)
+    ingest.run(batch, NOW)
+    ingest.run(batch, NOW)
     assert len(events.events) == 1
+
+
+def second_at(one: Message) -> datetime:
+    return parse_iso(json.loads(one.payload)["timestamp"])
 
 
 def test_importing_the_core_imports_no_sdk() -> None:

@@ -8,7 +8,7 @@ from datetime import timedelta
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from coldchain.adapters.memory import MemoryDeadLetterStore, MemoryEventSink, MemoryReadingStore
+from coldchain.adapters.memory import MemoryDeadLetterStore, MemoryReadingStore
 from coldchain.core.messages import Message, Outcome
 from coldchain.core.processing import Processor
 from coldchain.core.topics import telemetry_topic
@@ -21,7 +21,7 @@ FAST = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCh
 
 def account(payloads: list[bytes], topic: str = telemetry_topic("dev-1")) -> None:
     readings, letters = MemoryReadingStore(), MemoryDeadLetterStore()
-    processor = Processor(readings, letters, MemoryEventSink())
+    processor = Processor(readings, letters)
     results = [processor.process(Message(topic, p, ARRIVAL)) for p in payloads]
     assert [r.message.payload for r in results] == payloads
     for result in results:

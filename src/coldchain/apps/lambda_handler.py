@@ -117,7 +117,7 @@ def _wiring() -> _Wiring:
         else default_profile()
     )
     ingest = Ingest(
-        Processor(readings, dead_letters, None),
+        Processor(readings, dead_letters),
         DynamoDeviceStateStore(dynamodb, settings.devices_table),
         DynamoAlarmStore(dynamodb, settings.alarms_table),
         SnsNotifier(boto3.client("sns"), settings.alarm_topic_arn),
@@ -201,8 +201,6 @@ def _record(result: Result) -> None:
             **keys,
         },
     )
-    for event in result.events:
-        _record_event(event)
 
 
 def _record_event(event: Event) -> None:

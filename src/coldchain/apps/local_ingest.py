@@ -25,7 +25,7 @@ def local_ingest(
     limits: Profile = DEFAULT_PROFILE,
 ) -> Ingest:
     """Every store on ``db``: one transaction around :meth:`Ingest.run` commits it all."""
-    processor = Processor(SqliteReadingStore(db), SqliteDeadLetterStore(db), None, limits)
+    processor = Processor(SqliteReadingStore(db), SqliteDeadLetterStore(db), limits)
     return Ingest(
         processor,
         SqliteDeviceStateStore(db),

@@ -1,25 +1,20 @@
-"""The one processing function every entry point calls (worker, Lambda handlers, replay).
+"""Validation and storage, the first part of the ingest step (:mod:`coldchain.core.ingest`).
 
-Bytes, topic and arrival time go in; an :class:`Outcome` and the events raised come out.
-Nothing is dropped: a message that is not a valid reading, or that conflicts with one
-already stored, goes to the dead-letter store with its reason.
+Bytes, topic and arrival time go in; an :class:`Outcome` comes out. Nothing is dropped: a
+message that is not a valid reading, or that conflicts with one already stored, goes to the
+dead-letter store with its reason. What readings mean (alarms, events) is the ingest step's.
 """
 
 from __future__ import annotations
 
-from bisect import bisect_right
 from collections.abc import Sequence
-from dataclasses import dataclass, field, fields
-from itertools import islice
+from dataclasses import dataclass, fields
 
 from coldchain.core.errors import Issue, ValidationError
-from coldchain.core.events import Event
-from coldchain.core.excursions import detect
 from coldchain.core.messages import DeadLetter, DeadLetterKind, Message, Outcome
-from coldchain.core.ports import DeadLetterSink, EventSink, ReadingStore
+from coldchain.core.ports import DeadLetterSink, ReadingStore
 from coldchain.core.profile import DEFAULT_PROFILE, Profile
 from coldchain.core.reading import Reading, decode_reading
-from coldchain.core.timestamps import LAST_TIMESTAMP
 from coldchain.core.topics import device_from_topic
 
 
@@ -32,7 +27,6 @@ class Result:
     reading: Reading | None = None
     reason: str | None = None
     warnings: tuple[str, ...] = ()
-    events: tuple[Event, ...] = field(default=())
 
 
 def validate_message(
@@ -85,12 +79,10 @@ class Processor:
         self,
         readings: ReadingStore,
         dead_letters: DeadLetterSink,
-        events: EventSink | None,
         profile: Profile = DEFAULT_PROFILE,
     ) -> None:
         self._readings = readings
         self._dead_letters = dead_letters
-        self._events = events
         self._profile = profile
 
     @property
@@ -136,65 +128,9 @@ class Processor:
         if letters:
             self._dead_letters.put_many(letters)
 
-        # ``events`` None: the ingest step derives events from alarm transitions instead (the
-        # per-reading detection below is the earlier model, kept for the reports' tests).
-        raised_by = {} if self._events is None else self._detect_all([r for _, r, _ in stored])
-        raised: list[Event] = []
         for index, reading, warnings in stored:
-            events = tuple(raised_by.get((reading.device_id, reading.timestamp), ()))
-            raised.extend(events)
-            results[index] = Result(
-                messages[index], Outcome.STORED, reading, None, warnings, events
-            )
-        if raised and self._events is not None:
-            self._events.publish(raised)
+            results[index] = Result(messages[index], Outcome.STORED, reading, None, warnings)
         return [result for result in results if result is not None]
-
-    def _detect_all(self, stored: list[Reading]) -> dict[tuple[str, str], list[Event]]:
-        """Events raised by newly stored readings, keyed by (device, reading that caused them)."""
-        by_device: dict[str, list[Reading]] = {}
-        for reading in stored:
-            by_device.setdefault(reading.device_id, []).append(reading)
-        raised_by: dict[tuple[str, str], list[Event]] = {}
-        for device_id, new in by_device.items():
-            for cause, event in self._detect_around(device_id, new):
-                raised_by.setdefault((device_id, cause), []).append(event)
-        return raised_by
-
-    def _detect_around(self, device_id: str, new: list[Reading]) -> list[tuple[str, Event]]:
-        """Events that newly stored readings raise, at their own place in time and at the
-        later readings whose history they changed (a late reading can complete a run)."""
-        window = self._profile.history_needed
-        first = min(reading.timestamp for reading in new)
-        last = max(reading.timestamp for reading in new)
-        known: dict[str, Reading] = {
-            r.timestamp: r for r in self._readings.recent(device_id, first, window)
-        }
-        known.update((r.timestamp, r) for r in self._readings.between(device_id, first, last))
-        later = self._readings.between(device_id, last, LAST_TIMESTAMP)
-        known.update((r.timestamp, r) for r in islice(later, window))
-        timeline = [known[ts] for ts in sorted(known)]
-        new_stamps = {reading.timestamp for reading in new}
-        without_new = [r for r in timeline if r.timestamp not in new_stamps]
-        without_stamps = [r.timestamp for r in without_new]
-        raised: list[tuple[str, Event]] = []
-        since_new = window  # readings since the last new one; only nearer ones can change
-        cause = ""  # the newest new reading so far: a late reading owns what it completes
-        for position, reading in enumerate(timeline):
-            is_new = reading.timestamp in new_stamps
-            since_new = 0 if is_new else since_new + 1
-            if since_new >= window:
-                continue
-            if is_new:
-                cause = reading.timestamp
-            events = detect(timeline[max(0, position + 1 - window) : position + 1], self._profile)
-            if not is_new:
-                before = bisect_right(without_stamps, reading.timestamp)
-                previous = without_new[max(0, before - window) : before]
-                old = {e.kind for e in detect(previous, self._profile)}
-                events = [e for e in events if e.kind not in old]
-            raised.extend((cause, event) for event in events)
-        return raised
 
 
 def _letter(kind: DeadLetterKind, message: Message, reason: str) -> DeadLetter:
