@@ -17,11 +17,11 @@ import pytest
 from coldchain.adapters.dynamodb import DynamoAlarmStore, DynamoEventStore, DynamoReadingStore
 from coldchain.adapters.sqlite import (
     SqliteDatabase,
-    SqliteDeadLetterStore,
     SqliteEventStore,
     SqliteReadingStore,
 )
 from coldchain.apps import lambda_handler
+from coldchain.apps.local_ingest import local_ingest
 from coldchain.config import (
     ENV_ALARM_TOPIC_ARN,
     ENV_ALARMS_TABLE,
@@ -30,8 +30,8 @@ from coldchain.config import (
     ENV_EVENTS_TABLE,
     ENV_TELEMETRY_TABLE,
 )
+from coldchain.core.alarm_profile import default_profile
 from coldchain.core.messages import Message
-from coldchain.core.processing import Processor
 from coldchain.core.timestamps import to_canonical
 from coldchain.core.topics import telemetry_topic
 from tests.aws import AwsStack, create_stack, mocked_aws
@@ -130,12 +130,11 @@ def dlq_bodies(aws: AwsStack) -> list[dict[str, Any]]:
 
 def local_worker_result(tmp_path: Path, bodies: list[dict[str, Any]]) -> SqliteDatabase:
     db = SqliteDatabase(tmp_path / "local.db")
-    processor = Processor(SqliteReadingStore(db), SqliteDeadLetterStore(db))
-    messages = [
-        Message(telemetry_topic(b["device_id"]), json.dumps(b).encode(), NOW) for b in bodies
-    ]
-    with db.transaction():
-        processor.process_batch(messages)
+    ingest = local_ingest(db, default_profile())
+    for body in bodies:  # one message at a time, as the IoT rule invokes the Lambda
+        message = Message(telemetry_topic(body["device_id"]), json.dumps(body).encode(), NOW)
+        with db.transaction():
+            ingest.run([message], NOW)
     return db
 
 
@@ -159,6 +158,7 @@ def test_both_handlers_store_exactly_what_the_worker_stores(
     monkeypatch.setenv(ENV_TELEMETRY_TABLE, other.telemetry)
     monkeypatch.setenv(ENV_DEVICES_TABLE, other.devices)
     monkeypatch.setenv(ENV_EVENTS_TABLE, other.events)
+    monkeypatch.setenv(ENV_ALARMS_TABLE, other.alarms)  # alarms are a device's history too
     lambda_handler._wiring.cache_clear()
     response = lambda_handler.kinesis_handler(
         kinesis_event([json.dumps(rule_output(b)).encode() for b in bodies]), FakeContext()
