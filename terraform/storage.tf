@@ -151,6 +151,13 @@ resource "aws_dynamodb_table" "alarms" {
     projection_type = "ALL"
   }
 
+  # Cleared alarms expire 90 days after they cleared (the adapter sets the attribute only
+  # then); active ones never do.
+  ttl {
+    attribute_name = "expires_at"
+    enabled        = true
+  }
+
   point_in_time_recovery {
     enabled = true
   }

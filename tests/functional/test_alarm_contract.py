@@ -279,3 +279,23 @@ def test_sqlite_outbox_filters_by_channel_severity(tmp_path: Path) -> None:
     outbox.failed(due[1].id, "timeout", None)
     assert outbox.pending() == len(due) - 1
     assert due[1].id not in {i.id for i in outbox.due(soon + timedelta(days=365))}
+
+
+def test_cleared_alarms_expire_on_dynamodb_and_active_ones_do_not(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+        monkeypatch.setenv(name, "testing")
+    with mocked_aws() as aws:
+        store = DynamoAlarmStore(aws.dynamodb, aws.alarms)
+        cleared = alarm(1, state=AlarmState.CLEARED, cleared_at=T0 + 9 * MINUTE)
+        store.save([alarm(0), cleared])
+
+        def expires(alarm_id: str) -> str | None:
+            item = aws.dynamodb.get_item(TableName=aws.alarms, Key={"id": {"S": alarm_id}})
+            value = item["Item"].get("expires_at")
+            return None if value is None else str(value["N"])
+
+        assert expires(alarm(0).id) is None
+        ninety = T0 + 9 * MINUTE + timedelta(days=90)
+        assert expires(cleared.id) == str(int(ninety.timestamp()))

@@ -219,6 +219,8 @@ def test_table_keys_are_the_adapter_keys() -> None:
         assert unquote(table["billing_mode"]) == "PAY_PER_REQUEST"
         declared = {unquote(a["name"]) for a in table["attribute"]}
         assert dynamodb.TTL_ATTRIBUTE not in declared  # only key attributes are declared
+    # Readings and cleared alarms expire; the alarm adapter writes the same attribute.
+    assert unquote(alarms["ttl"][0]["attribute_name"]) == dynamodb.TTL_ATTRIBUTE
 
 
 def test_alarm_and_dashboard_metrics_are_emitted_by_the_code() -> None:

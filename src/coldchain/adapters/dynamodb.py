@@ -419,6 +419,9 @@ def _alarm_item(alarm: Alarm) -> dict[str, AttributeValueTypeDef]:
         "detail": {"S": alarm.detail},
     }
     item |= {name: {"S": value} for name, value in texts.items() if value is not None}
+    if alarm.cleared_at is not None:  # a cleared alarm expires with the readings it is about
+        expires = alarm.cleared_at + timedelta(days=DEFAULT_TTL_DAYS)
+        item[TTL_ATTRIBUTE] = _n(int(expires.timestamp()))
     return item
 
 
