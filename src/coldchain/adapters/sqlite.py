@@ -159,6 +159,14 @@ MIGRATIONS: Final[tuple[str, ...]] = (
     UPDATE outbox SET notification_key = 'legacy:' || id;
     CREATE UNIQUE INDEX outbox_once ON outbox (channel, notification_key);
     """,
+    # 5: the notification channels the worker runs with (name, lowest severity), so that
+    #    `dlq replay` enqueues for the same channels.
+    """
+    CREATE TABLE channels (
+        name TEXT PRIMARY KEY,
+        minimum TEXT NOT NULL
+    ) STRICT, WITHOUT ROWID;
+    """,
 )
 
 _UNAVAILABLE_MARKERS: Final = ("locked", "readonly", "read-only", "disk", "full", "unable to open")
@@ -799,6 +807,22 @@ class SqliteOutbox:
     def __init__(self, db: SqliteDatabase, channels: dict[str, Severity]) -> None:
         self._db = db
         self._channels = channels
+
+    def remember_channels(self) -> None:
+        """Record this outbox's channels as the ones the stack runs with."""
+        with self._db.transaction(), _translated():
+            self._db.connection.execute("DELETE FROM channels")
+            self._db.connection.executemany(
+                "INSERT INTO channels (name, minimum) VALUES (?, ?)",
+                [(name, minimum.value) for name, minimum in self._channels.items()],
+            )
+
+    @staticmethod
+    def remembered_channels(db: SqliteDatabase) -> dict[str, Severity]:
+        """The channels the worker last ran with (the log channel when none was recorded)."""
+        with _translated():
+            rows = db.connection.execute("SELECT name, minimum FROM channels").fetchall()
+        return {name: Severity(minimum) for name, minimum in rows} or {"log": Severity.INFO}
 
     def enqueue(self, notifications: Sequence[Notification]) -> None:
         now = to_canonical(datetime.now(UTC))

@@ -24,13 +24,20 @@ def local_ingest(
     channels: dict[str, Severity] | None = None,
     limits: Profile = DEFAULT_PROFILE,
 ) -> Ingest:
-    """Every store on ``db``: one transaction around :meth:`Ingest.run` commits it all."""
+    """Every store on ``db``: one transaction around :meth:`Ingest.run` commits it all.
+
+    ``channels`` given (the worker): they are recorded in the database; not given (`dlq
+    replay`): the ones the worker recorded are used.
+    """
     processor = Processor(SqliteReadingStore(db), SqliteDeadLetterStore(db), limits)
+    outbox = SqliteOutbox(db, channels or SqliteOutbox.remembered_channels(db))
+    if channels is not None:
+        outbox.remember_channels()  # the worker: `dlq replay` enqueues for the same channels
     return Ingest(
         processor,
         SqliteDeviceStateStore(db),
         SqliteAlarmStore(db),
-        SqliteOutbox(db, channels or {"log": Severity.INFO}),
+        outbox,
         alarm_profile,
         SqliteEventStore(db),
     )

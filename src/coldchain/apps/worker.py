@@ -60,7 +60,9 @@ class Worker:
         self._consumer = consumer
         self._db = db
         self._dead_letters = SqliteDeadLetterStore(db)
-        self._ingest = local_ingest(db, alarm_profile or default_profile(), channels, profile)
+        self._ingest = local_ingest(
+            db, alarm_profile or default_profile(), channels or {"log": Severity.INFO}, profile
+        )
         self._options = options or WorkerOptions()
         self.counts: Counter[str] = Counter()
 
