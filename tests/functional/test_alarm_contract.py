@@ -81,7 +81,8 @@ def parts(
             monkeypatch.setenv(name, "testing")
         with mocked_aws() as aws:
             yield (
-                DynamoReadingStore(aws.dynamodb, aws.telemetry, aws.devices),
+                # The state store writes the latest values (as in the Lambda wiring).
+                DynamoReadingStore(aws.dynamodb, aws.telemetry, aws.devices, record_latest=False),
                 DynamoAlarmStore(aws.dynamodb, aws.alarms),
                 DynamoDeviceStateStore(aws.dynamodb, aws.devices),
             )

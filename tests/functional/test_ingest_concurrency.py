@@ -65,7 +65,9 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[str], AwsStack]]:
 
 
 def handler(stack: AwsStack, states: object) -> Ingest:
-    readings = DynamoReadingStore(stack.dynamodb, stack.telemetry, stack.devices)
+    readings = DynamoReadingStore(
+        stack.dynamodb, stack.telemetry, stack.devices, record_latest=False
+    )
     processor = Processor(readings, MemoryDeadLetterStore())
     alarms = DynamoAlarmStore(stack.dynamodb, stack.alarms)
     events = DynamoEventStore(stack.dynamodb, stack.events)

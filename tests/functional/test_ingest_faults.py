@@ -105,7 +105,9 @@ def sqlite_run(folder: Path, step: str | None, fault: dict[str, bool]) -> Run:
 
 def dynamodb_run(folder: Path, step: str | None, fault: dict[str, bool]) -> Run:
     aws = create_stack(prefix=f"f{next(_names)}")
-    readings: Any = DynamoReadingStore(aws.dynamodb, aws.telemetry, aws.devices)
+    readings: Any = DynamoReadingStore(
+        aws.dynamodb, aws.telemetry, aws.devices, record_latest=False
+    )
     alarms: Any = DynamoAlarmStore(aws.dynamodb, aws.alarms)
     memory_outbox = MemoryOutbox()
     states: Any = DynamoDeviceStateStore(aws.dynamodb, aws.devices)

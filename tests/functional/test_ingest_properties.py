@@ -97,7 +97,7 @@ def sqlite_pipeline(folder: Path) -> Pipeline:
 
 def dynamodb_pipeline(_: Path) -> Pipeline:
     aws = create_stack(prefix=f"p{next(_names)}")
-    readings = DynamoReadingStore(aws.dynamodb, aws.telemetry, aws.devices)
+    readings = DynamoReadingStore(aws.dynamodb, aws.telemetry, aws.devices, record_latest=False)
     alarms = DynamoAlarmStore(aws.dynamodb, aws.alarms)
     states = DynamoDeviceStateStore(aws.dynamodb, aws.devices)
     processor = Processor(readings, MemoryDeadLetterStore())

@@ -146,12 +146,17 @@ class DynamoReadingStore:
         devices_table: str,
         ttl_days: int = DEFAULT_TTL_DAYS,
         page_size: int | None = None,
+        *,
+        record_latest: bool = True,
     ) -> None:
         self._client = client
         self._telemetry = telemetry_table
         self._devices = devices_table
         self._ttl_days = ttl_days
         self._page: dict[str, Any] = {} if page_size is None else {"Limit": page_size}
+        # False where the device state store writes the latest values with the state, in one
+        # update of the devices item (the ingest step): one write instead of two.
+        self._record_latest = record_latest
 
     def put_many(self, readings: Sequence[Reading]) -> list[tuple[Outcome, Reading | None]]:
         return [self._put(reading) for reading in readings]
@@ -174,7 +179,8 @@ class DynamoReadingStore:
             return outcome, existing
         except BotoCoreError as exc:
             raise _error(exc, "put_item") from exc
-        self._record_device(reading)
+        if self._record_latest:
+            self._record_device(reading)
         return Outcome.STORED, None
 
     def _get(self, reading: Reading) -> Reading | None:
@@ -557,7 +563,10 @@ STATE_VERSION: Final = "rule_state_version"
 class DynamoDeviceStateStore:
     """Device states on the devices table's items, written with a conditional update on
     their version (optimistic concurrency: two Lambdas on one device cannot overwrite each
-    other; the loser gets :class:`StateConflictError`, reloads and applies again)."""
+    other; the loser gets :class:`StateConflictError`, reloads and applies again).
+
+    The state's newest reading *is* the item's latest values: this store writes them with
+    the state in one update, so pair it with ``DynamoReadingStore(record_latest=False)``."""
 
     def __init__(self, client: DynamoDBClient, devices_table: str) -> None:
         self._client = client
@@ -565,26 +574,15 @@ class DynamoDeviceStateStore:
 
     def get_many(self, device_ids: Sequence[str]) -> dict[str, DeviceState]:
         found: dict[str, DeviceState] = {}
-        names = {"#s": STATE_ATTRIBUTE, "#v": STATE_VERSION, "#k": DEVICES_PK}
         try:
             for start in range(0, len(device_ids), 100):
                 keys: list[Any] = [{DEVICES_PK: {"S": d}} for d in device_ids[start : start + 100]]
-                request: dict[str, Any] = {
-                    self._table: {
-                        "Keys": keys,
-                        "ProjectionExpression": "#k, #s, #v",
-                        "ExpressionAttributeNames": names,
-                        "ConsistentRead": True,
-                    }
-                }
+                request: dict[str, Any] = {self._table: {"Keys": keys, "ConsistentRead": True}}
                 while request:
                     answer = self._client.batch_get_item(RequestItems=request)
                     for item in answer["Responses"].get(self._table, []):
                         if STATE_ATTRIBUTE in item:
-                            state = state_from_document(
-                                json.loads(item[STATE_ATTRIBUTE]["S"]),
-                                int(item[STATE_VERSION]["N"]),
-                            )
+                            state = _item_state(item)
                             found[state.device_id] = state
                     request = cast("dict[str, Any]", answer.get("UnprocessedKeys") or {})
         except (ClientError, BotoCoreError) as exc:
@@ -592,21 +590,42 @@ class DynamoDeviceStateStore:
         return found
 
     def put(self, state: DeviceState, expected_version: int) -> None:
-        document = json.dumps(state_document(state), separators=(",", ":"))
+        """One update of the devices item: the state and, from its newest reading, the latest
+        values and ``last_ts`` that ``DynamoReadingStore.latest`` reads."""
+        document = state_document(state)
+        document.pop("last")  # the latest values are attributes of the same item
         condition = "attribute_not_exists(#v)" if expected_version == 0 else "#v = :expected"
+        names = {"#s": STATE_ATTRIBUTE, "#v": STATE_VERSION}
         values: dict[str, AttributeValueTypeDef] = {
-            ":doc": {"S": document},
+            ":doc": {"S": json.dumps(document, separators=(",", ":"))},
             ":next": {"N": str(expected_version + 1)},
         }
         if expected_version:
             values[":expected"] = {"N": str(expected_version)}
+        assignments = ["#s = :doc", "#v = :next"]
+        removals: list[str] = []
+        if state.last is not None:
+            latest = reading_item(state.last)
+            for name in (TELEMETRY_SK, TTL_ATTRIBUTE, TELEMETRY_PK):
+                latest.pop(name)
+            latest["last_ts"] = {"S": state.last.timestamp}
+            for index, (name, value) in enumerate(latest.items()):
+                names[f"#a{index}"], values[f":a{index}"] = name, value
+                assignments.append(f"#a{index} = :a{index}")
+            absent = [f for f in (*_NUMBERS, *_STRINGS, "seq") if f not in latest]
+            for index, name in enumerate(absent):
+                names[f"#r{index}"] = name
+                removals.append(f"#r{index}")
+        update = "SET " + ", ".join(assignments)
+        if removals:
+            update += " REMOVE " + ", ".join(removals)
         try:
             self._client.update_item(
                 TableName=self._table,
                 Key={DEVICES_PK: {"S": state.device_id}},
-                UpdateExpression="SET #s = :doc, #v = :next",
+                UpdateExpression=update,
                 ConditionExpression=condition,
-                ExpressionAttributeNames={"#s": STATE_ATTRIBUTE, "#v": STATE_VERSION},
+                ExpressionAttributeNames=names,
                 ExpressionAttributeValues=values,
             )
         except ClientError as exc:
@@ -619,15 +638,7 @@ class DynamoDeviceStateStore:
             raise _error(exc, "update_item") from exc
 
     def all(self) -> Iterator[DeviceState]:
-        request: dict[str, Any] = {
-            "TableName": self._table,
-            "ProjectionExpression": "#k, #s, #v",
-            "ExpressionAttributeNames": {
-                "#s": STATE_ATTRIBUTE,
-                "#v": STATE_VERSION,
-                "#k": DEVICES_PK,
-            },
-        }
+        request: dict[str, Any] = {"TableName": self._table}
         while True:
             try:
                 page = self._client.scan(**request)
@@ -635,9 +646,17 @@ class DynamoDeviceStateStore:
                 raise _error(exc, "scan") from exc
             for item in page.get("Items", []):
                 if STATE_ATTRIBUTE in item:
-                    yield state_from_document(
-                        json.loads(item[STATE_ATTRIBUTE]["S"]), int(item[STATE_VERSION]["N"])
-                    )
+                    yield _item_state(item)
             if "LastEvaluatedKey" not in page:
                 return
             request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+def _item_state(item: Item) -> DeviceState:
+    """A state from its devices item: the document, and the latest values beside it."""
+    document = json.loads(item[STATE_ATTRIBUTE]["S"])
+    document["last"] = None
+    state = state_from_document(document, int(item[STATE_VERSION]["N"]))
+    if "last_ts" not in item:
+        return state
+    return replace(state, last=item_reading(item))

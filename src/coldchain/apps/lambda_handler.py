@@ -108,7 +108,11 @@ def _wiring() -> _Wiring:
     dynamodb = boto3.client("dynamodb")
     dead_letters = SqsDeadLetterSink(boto3.client("sqs"), settings.dlq_url)
     readings = DynamoReadingStore(
-        dynamodb, settings.telemetry_table, settings.devices_table, settings.ttl_days
+        dynamodb,
+        settings.telemetry_table,
+        settings.devices_table,
+        settings.ttl_days,
+        record_latest=False,  # the device state store writes the latest values with the state
     )
     events = DynamoEventStore(dynamodb, settings.events_table)
     profile = (
