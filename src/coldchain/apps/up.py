@@ -174,6 +174,8 @@ def run_up(settings: Settings, options: UpOptions, console: Console | None = Non
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut the drain
         say = console.print
         for child in reversed(children):  # simulator, dashboard, then worker
+            if child.name == "worker" and db is not None and child.alive():
+                _until_caught_up(db, say)
             child.stop(timeout_s=60, say=say)
         say("stopping the broker: saving its sessions and queues")
         broker.stop()
@@ -187,6 +189,21 @@ def run_up(settings: Settings, options: UpOptions, console: Console | None = Non
             f"{failed[0].name} exited with {failed[0].process.returncode}: {failed[0].tail(1)}"
         )
     return summary
+
+
+def _until_caught_up(
+    db: SqliteDatabase, say: Callable[[str], None], quiet_s: float = 1.0, limit_s: float = 15.0
+) -> None:
+    """Before the worker stops: let it store what the broker still forwards (the readings the
+    simulator delivered last), until the count has not moved for ``quiet_s``."""
+    say("waiting for the worker to store what the broker still holds")
+    deadline = time.monotonic() + limit_s
+    count, since = summarise(db).readings, time.monotonic()
+    while time.monotonic() < deadline and time.monotonic() - since < quiet_s:
+        time.sleep(0.2)
+        now = summarise(db).readings
+        if now != count:
+            count, since = now, time.monotonic()
 
 
 def _watch(
