@@ -56,6 +56,7 @@ class _Child:
         self.name = name
         self.log_path = log_path
         log_path.parent.mkdir(parents=True, exist_ok=True)
+        self._log_start = log_path.stat().st_size if log_path.exists() else 0  # logs append
         with log_path.open("ab") as log:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "coldchain", *args],
@@ -78,6 +79,25 @@ class _Child:
                 self.process.kill()
                 self.process.wait()
         return self.process.returncode
+
+    def wait_for(self, text: str, timeout_s: float) -> None:
+        """Wait until the child's log shows ``text``.
+
+        Raises:
+            ConfigurationError: the child exited, or ``text`` did not appear in time.
+        """
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            with self.log_path.open("rb") as log:
+                log.seek(self._log_start)
+                if text.encode() in log.read():
+                    return
+            if not self.alive():
+                raise ConfigurationError(
+                    f"{self.name} exited with {self.process.returncode}: {self.tail(1)}"
+                )
+            time.sleep(0.1)
+        raise ConfigurationError(f"{self.name} did not start within {timeout_s:g} s")
 
     def tail(self, lines: int = 5) -> str:
         text = self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
@@ -123,6 +143,9 @@ def run_up(settings: Settings, options: UpOptions, console: Console | None = Non
                 home / "logs" / "worker.log",
             )
         )
+        # Devices must not publish before the worker's subscription exists: the broker
+        # acknowledges a publish nobody subscribes to (reason 16) and drops it.
+        children[0].wait_for("processing ", timeout_s=30)
         db = SqliteDatabase(settings.database)
         if options.dashboard_port is not None:
             first_admin = ensure_admin(settings.database)
