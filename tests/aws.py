@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import boto3
+import pytest
 from moto import mock_aws
 
 from coldchain.adapters.dynamodb import (
@@ -113,6 +114,13 @@ def create_stack(prefix: str = "coldchain") -> AwsStack:
     return AwsStack(
         dynamodb, sqs, telemetry, devices, events, queue["QueueUrl"], alarms, topic["TopicArn"]
     )
+
+
+def fake_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Credentials and a region that moto accepts and AWS never would."""
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+        monkeypatch.setenv(name, "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
 
 
 @contextmanager

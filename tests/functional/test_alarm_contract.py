@@ -42,7 +42,7 @@ from coldchain.core.reading import Reading
 from coldchain.core.rules import Rule, RuleKind, Severity
 from coldchain.core.timestamps import to_canonical
 from coldchain.core.topics import telemetry_topic
-from tests.aws import mocked_aws
+from tests.aws import fake_credentials, mocked_aws
 from tests.factories import T0
 
 MINUTE = timedelta(minutes=1)
@@ -77,8 +77,7 @@ def parts(
         yield MemoryReadingStore(), MemoryAlarmStore(), MemoryDeviceStateStore()
         return
     if request.param == "dynamodb":
-        for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
-            monkeypatch.setenv(name, "testing")
+        fake_credentials(monkeypatch)
         with mocked_aws() as aws:
             yield (
                 # The state store writes the latest values (as in the Lambda wiring).
@@ -285,8 +284,7 @@ def test_sqlite_outbox_filters_by_channel_severity(tmp_path: Path) -> None:
 def test_cleared_alarms_expire_on_dynamodb_and_active_ones_do_not(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
-        monkeypatch.setenv(name, "testing")
+    fake_credentials(monkeypatch)
     with mocked_aws() as aws:
         store = DynamoAlarmStore(aws.dynamodb, aws.alarms)
         cleared = alarm(1, state=AlarmState.CLEARED, cleared_at=T0 + 9 * MINUTE)

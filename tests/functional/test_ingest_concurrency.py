@@ -23,7 +23,7 @@ from coldchain.core.device_state import DeviceState
 from coldchain.core.ingest import Ingest
 from coldchain.core.messages import Message
 from coldchain.core.processing import Processor
-from tests.aws import REGION, AwsStack, create_stack
+from tests.aws import AwsStack, create_stack, fake_credentials
 from tests.factories import T0, message, payload
 
 NOW = T0 + timedelta(days=1)
@@ -57,9 +57,7 @@ class RacingStates:
 
 @pytest.fixture
 def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[str], AwsStack]]:
-    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
-        monkeypatch.setenv(name, "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
+    fake_credentials(monkeypatch)
     with mock_aws():
         yield create_stack
 

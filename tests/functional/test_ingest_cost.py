@@ -23,7 +23,7 @@ from coldchain.adapters.memory import MemoryDeadLetterStore, MemoryOutbox
 from coldchain.core.alarm_profile import default_profile
 from coldchain.core.ingest import Ingest
 from coldchain.core.processing import Processor
-from tests.aws import REGION, AwsStack, create_stack
+from tests.aws import AwsStack, create_stack, fake_credentials
 from tests.factories import T0, message, payload
 
 NOW = T0 + timedelta(days=1)
@@ -52,9 +52,7 @@ class Counting:
 
 @pytest.fixture
 def stack(monkeypatch: pytest.MonkeyPatch) -> Iterator[AwsStack]:
-    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
-        monkeypatch.setenv(name, "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
+    fake_credentials(monkeypatch)
     with mock_aws():
         yield create_stack()
 

@@ -38,7 +38,7 @@ from coldchain.core.ingest import Ingest
 from coldchain.core.messages import Message
 from coldchain.core.processing import Processor
 from coldchain.core.rules import Severity
-from tests.aws import REGION, create_stack
+from tests.aws import create_stack, fake_credentials
 from tests.factories import T0, message, payload
 
 NOW = T0 + timedelta(days=1)
@@ -180,9 +180,7 @@ def batches() -> list[list[Message]]:
 
 @pytest.fixture(params=["sqlite", "dynamodb"])
 def backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
-        monkeypatch.setenv(name, "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
+    fake_credentials(monkeypatch)
     with mock_aws():
         yield sqlite_run if request.param == "sqlite" else dynamodb_run
 

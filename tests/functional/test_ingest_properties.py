@@ -50,7 +50,7 @@ from coldchain.core.processing import Processor
 from coldchain.core.rules import Severity
 from coldchain.core.timestamps import to_canonical
 from coldchain.core.topics import telemetry_topic
-from tests.aws import REGION, create_stack
+from tests.aws import create_stack, fake_credentials
 from tests.factories import T0
 
 NOW = T0 + timedelta(days=1)
@@ -120,9 +120,7 @@ def make(
     request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[Any]:
     made: list[Pipeline] = []
-    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
-        monkeypatch.setenv(name, "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
+    fake_credentials(monkeypatch)
 
     def build() -> Pipeline:
         pipeline = PIPELINES[request.param](tmp_path)

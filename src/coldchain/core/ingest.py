@@ -56,9 +56,6 @@ class IngestResult:
     repairs: int = 0  # devices whose state a late reading made us rebuild (first sight aside)
     events: list[Event] = field(default_factory=list)
 
-    def count(self, outcome: Outcome) -> int:
-        return sum(1 for result in self.results if result.outcome is outcome)
-
 
 class Ingest:
     """Validates, stores, advances device state and alarms, for a batch at a time."""
