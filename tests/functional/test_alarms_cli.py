@@ -9,10 +9,12 @@ from pathlib import Path
 import pytest
 
 from coldchain.adapters.sqlite import SqliteAlarmStore, SqliteDatabase
+from coldchain.apps.local_ingest import local_ingest
+from coldchain.core.alarm_profile import default_profile
 from coldchain.core.alarms import Alarm, AlarmState, alarm_id
 from coldchain.core.rules import Severity
 from tests.cli import run
-from tests.factories import T0
+from tests.factories import T0, message, payload
 
 
 @pytest.fixture
@@ -118,3 +120,37 @@ def test_no_store_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     code, _, err = run(["--home", str(tmp_path), "alarms", "list"], capsys)
     assert code == 1
     assert "no store" in one_line(err)
+
+
+def test_an_active_alarm_shows_its_live_peak_though_its_record_is_written_once(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = SqliteDatabase(tmp_path / "coldchain.db")
+    ingest = local_ingest(db, default_profile())
+    now = T0 + timedelta(hours=1)
+    saved: list[list[Alarm]] = []
+    store_save = SqliteAlarmStore.save
+
+    def counting(self: SqliteAlarmStore, alarms: list[Alarm]) -> None:
+        saved.append(list(alarms))
+        store_save(self, alarms)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(SqliteAlarmStore, "save", counting)
+        for minute, temperature in enumerate([9.0, 9.5, 11.0, 12.5, 10.0]):
+            body = payload(at=T0 + timedelta(minutes=2 * minute), temperature_c=temperature)
+            with db.transaction():
+                ingest.run([message(body, received_at=now)], now)
+    excursion = [a for batch in saved for a in batch if a.rule == "TemperatureExcursion"]
+    assert len(excursion) == 1  # raised at the second reading; later readings write no record
+    (stored,) = [a for a in SqliteAlarmStore(db).list() if a.rule == "TemperatureExcursion"]
+    assert stored.peak == 9.5
+    db.close()
+    code, out, _ = run(
+        ["alarms", "list", "--active", "--format", "json", "--db", str(tmp_path / "coldchain.db")],
+        capsys,
+    )
+    assert code == 0
+    (listed,) = [a for a in json.loads(out) if a["rule"] == "TemperatureExcursion"]
+    assert listed["peak"] == 12.5  # the worst so far, from the device's state
+    assert listed["duration_s"] == 8 * 60  # four 2-minute gaps, the newest excluded

@@ -36,6 +36,7 @@ class Counting:
     def __init__(self, inner: Any) -> None:
         self.inner = inner
         self.calls: Counter[tuple[str, str]] = Counter()
+        self.keys_read = 0  # items asked for by batch_get_item
 
     def __getattr__(self, name: str) -> Any:
         attribute = getattr(self.inner, name)
@@ -45,6 +46,8 @@ class Counting:
         def call(*args: Any, **kwargs: Any) -> Any:
             table = kwargs.get("TableName") or next(iter(kwargs.get("RequestItems", {"-": 0})))
             self.calls[(name, str(table).rsplit("-", 1)[-1])] += 1
+            if name == "batch_get_item":
+                self.keys_read += sum(len(t["Keys"]) for t in kwargs["RequestItems"].values())
             return attribute(*args, **kwargs)
 
         return call
@@ -129,9 +132,66 @@ def test_each_reading_costs_one_state_read_and_write_and_no_history(stack: AwsSt
     # update) must stay under 1 KiB; a strongly consistent read of it is 1 RRU up to 4 KiB.
     assert telemetry_kib < 1
     assert device_kib < 1
-    for name in ("healthy, in order", "out of band, in order"):
+    for name in ("healthy, in order", "out of band, in order", "device with an open alarm"):
         calls = cases[name]
         writes = sum(n for (op, _), n in calls.items() if op not in READS)
         reads = sum(n for (op, _), n in calls.items() if op in READS)
         assert (writes, reads) == (2, 1), (name, calls)
         assert writes * math.ceil(max(telemetry_kib, device_kib)) <= 2
+
+
+def test_a_kinesis_batch_reads_and_writes_each_device_once(stack: AwsStack) -> None:
+    """Kinesis mode: a batch of 100 readings from 10 devices, every other one out of band.
+    Target: at most 1.3 WRU and 0.3 RRU per reading."""
+    client = Counting(stack.dynamodb)
+    readings = DynamoReadingStore(client, stack.telemetry, stack.devices, record_latest=False)  # type: ignore[arg-type]
+    ingest = Ingest(
+        Processor(readings, MemoryDeadLetterStore()),
+        DynamoDeviceStateStore(client, stack.devices),  # type: ignore[arg-type]
+        DynamoAlarmStore(client, stack.alarms),  # type: ignore[arg-type]
+        MemoryOutbox(),
+        default_profile(),
+        DynamoEventStore(client, stack.events),  # type: ignore[arg-type]
+    )
+    devices = [f"dev-{n}" for n in range(10)]
+
+    def batch(first_minute: int) -> list[Any]:
+        return [
+            message(
+                payload(
+                    device,
+                    at=T0 + timedelta(minutes=first_minute + 2 * n),
+                    temperature_c=9.5 if n % 2 else 4.0,
+                ),
+                received_at=NOW,
+            )
+            for n in range(10)
+            for device in devices
+        ]
+
+    ingest.run(batch(0), NOW)  # first sight of each device: the repair path, not counted
+    client.calls.clear()
+    client.keys_read = 0
+    done = ingest.run(batch(20), NOW)
+    assert len(done.results) == 100
+    assert not {op for op, _ in client.calls} & {"query", "scan"}, client.calls
+    device_kib = max(item_kib(stack, stack.devices, {"device_id": {"S": d}}) for d in devices)
+    telemetry_kib = item_kib(
+        stack,
+        stack.telemetry,
+        {"device_id": {"S": "dev-0"}, "timestamp": {"S": "2024-01-15T09:20:00.000Z"}},
+    )
+    wru = client.calls[("put_item", "telemetry")] * math.ceil(telemetry_kib) + client.calls[
+        ("update_item", "devices")
+    ] * math.ceil(device_kib)
+    other_writes = sum(
+        n
+        for (op, table), n in client.calls.items()
+        if op not in READS and table not in ("telemetry", "devices")
+    )
+    rru = client.keys_read  # strongly consistent, each item under 4 KiB: 1 RRU a key
+    total = wru + other_writes
+    print(f"\nKinesis batch of 100: {total} WRU, {rru} RRU, device item {device_kib:.2f} KiB")
+    assert client.calls[("update_item", "devices")] == 10
+    assert (wru + other_writes) / 100 <= 1.3
+    assert rru / 100 <= 0.3

@@ -26,7 +26,7 @@ from coldchain.adapters.mosquitto import BrokerConfig, MosquittoProcess
 from coldchain.adapters.mqtt import MqttConsumer
 from coldchain.adapters.notify import Channel, LogChannel, SmtpChannel, WebhookChannel
 from coldchain.adapters.pki import LocalPki
-from coldchain.adapters.sqlite import SqliteAlarmStore, SqliteDatabase
+from coldchain.adapters.sqlite import SqliteAlarmStore, SqliteDatabase, SqliteDeviceStateStore
 from coldchain.apps.clictx import as_duration, open_store, settings_of
 from coldchain.apps.dashboard.commands import COMMANDS as DASHBOARD_COMMANDS
 from coldchain.apps.dispatcher import Dispatcher
@@ -44,6 +44,7 @@ from coldchain.apps.worker import Worker, WorkerOptions
 from coldchain.config import Settings, load_profile_file
 from coldchain.core.alarm_profile import default_profile
 from coldchain.core.alarms import acknowledge_alarm
+from coldchain.core.device_state import with_live_figures
 from coldchain.core.errors import ColdchainError, ConfigurationError
 from coldchain.core.rules import Severity
 from coldchain.core.topics import SHARED_TELEMETRY_FILTER, TELEMETRY_FILTER
@@ -555,6 +556,7 @@ def alarms_list(
         found = SqliteAlarmStore(database).list(
             active=True if active else None, device_id=device, fleet_id=fleet, limit=limit
         )
+        found = with_live_figures(found, SqliteDeviceStateStore(database).get_many)
     finally:
         database.close()
     if output == "json":

@@ -6,7 +6,7 @@
   explicitly; an unexpected failure raises, so Lambda retries twice and then hands the event
   to the on-failure destination.
 * ``kinesis_handler``: the high-rate path, a batch of the same documents from a Kinesis
-  stream, reporting partial batch failures so one bad record does not block its shard.
+  stream, ingested as one batch; a bad record is dead-lettered, so it never blocks its shard.
 
 Wiring (boto3 clients, stores) happens once per execution environment, on first use.
 """
@@ -22,11 +22,6 @@ from typing import Any, Final
 import boto3
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.batch import (
-    BatchProcessor,
-    EventType,
-    process_partial_response,
-)
 from aws_lambda_powertools.utilities.data_classes.kinesis_stream_event import (
     KinesisStreamRecord,
 )
@@ -90,7 +85,6 @@ METRIC_NAMES: Final = frozenset(
 
 logger = Logger(service=SERVICE)
 metrics = Metrics(namespace=NAMESPACE, service=SERVICE)
-_batch = BatchProcessor(event_type=EventType.KinesisDataStreams)
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,18 +140,20 @@ def message_from_rule_output(document: dict[str, Any]) -> Message:
     return Message(topic, json.dumps(body, allow_nan=True).encode(), received_at)
 
 
-def _handle(document: dict[str, Any]) -> Result:
-    """The ingest step for one message; a concurrent writer of the same device's state makes
-    it reload and apply again (the reading itself is stored idempotently)."""
-    message = message_from_rule_output(document)
-    done = _wiring().ingest.run_retrying([message], datetime.now(UTC), STATE_RETRIES)
-    [result] = done.results
-    _record(result)
+def _handle(documents: list[dict[str, Any]]) -> list[Result]:
+    """The ingest step for a batch of messages (one for the IoT rule, up to the batch size
+    for Kinesis): each device's state is read and written once per batch. A concurrent
+    writer of the same device's state makes it reload and apply again (the readings
+    themselves are stored idempotently)."""
+    messages = [message_from_rule_output(document) for document in documents]
+    done = _wiring().ingest.run_retrying(messages, datetime.now(UTC), STATE_RETRIES)
+    for result in done.results:
+        _record(result)
     for event in done.events:
         _record_event(event)
     for note in done.notifications:
         _record_notification(note)
-    return result
+    return done.results
 
 
 def _record_notification(note: Notification) -> None:
@@ -228,7 +224,7 @@ def _record_event(event: Event) -> None:
 def iot_rule_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, str]:
     """One reading from the IoT topic rule."""
     try:
-        result = _handle(event)
+        [result] = _handle([event])
     except Exception:
         metrics.add_metric(name=ERRORS_METRIC, unit=MetricUnit.Count, value=1)
         logger.exception("processing failed; Lambda will retry", extra={"event_type": "ERROR"})
@@ -236,39 +232,48 @@ def iot_rule_handler(event: dict[str, Any], context: LambdaContext) -> dict[str,
     return {"outcome": result.outcome.value}
 
 
-def _kinesis_record(record: KinesisStreamRecord) -> None:
-    try:
-        document = record.kinesis.data_as_json()
-    except ValueError:
-        document = None
-    if not isinstance(document, dict):
-        # Not the rule's JSON object: keep it, with the reason, rather than block the shard.
-        dead_letters = _wiring().dead_letters
-        raw = record.kinesis.data_as_bytes()
+def _kinesis_documents(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The rule's JSON objects in a Kinesis batch; anything else is dead-lettered with the
+    reason rather than left to block the shard."""
+    documents: list[dict[str, Any]] = []
+    rejected: list[DeadLetter] = []
+    for raw_record in records:
+        record = KinesisStreamRecord(raw_record)
+        try:
+            document = record.kinesis.data_as_json()
+        except ValueError:
+            document = None
+        if isinstance(document, dict):
+            documents.append(document)
+            continue
         reason = "Kinesis record is not a JSON object"
-        dead_letters.put_many(
-            [DeadLetter(DeadLetterKind.REJECTED, "kinesis", raw, datetime.now(UTC), reason)]
+        raw = record.kinesis.data_as_bytes()
+        rejected.append(
+            DeadLetter(DeadLetterKind.REJECTED, "kinesis", raw, datetime.now(UTC), reason)
         )
-        metrics.add_metric(name=OUTCOME_METRICS[Outcome.REJECTED], unit=MetricUnit.Count, value=1)
-        return
-    try:
-        _handle(document)
-    except Exception:
-        metrics.add_metric(name=ERRORS_METRIC, unit=MetricUnit.Count, value=1)
-        logger.exception(
-            "record failed; reported as a batch item failure", extra={"event_type": "ERROR"}
+    if rejected:
+        _wiring().dead_letters.put_many(rejected)
+        metrics.add_metric(
+            name=OUTCOME_METRICS[Outcome.REJECTED], unit=MetricUnit.Count, value=len(rejected)
         )
-        raise
+    return documents
 
 
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
 def kinesis_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    """A batch from the Kinesis stream; failed records are reported back for retry."""
-    response = process_partial_response(
-        event=event, record_handler=_kinesis_record, processor=_batch, context=context
-    )
-    return dict(response)
+    """A batch from the Kinesis stream, ingested as one batch (each device's state read and
+    written once). A reading that cannot be processed is dead-lettered, never failed; a
+    failure of the stores fails the whole batch, which Lambda retries (bisecting it, see
+    lambda.tf): ingest is idempotent, so the records stored before the failure are
+    duplicates then and their effects are applied once."""
+    try:
+        _handle(_kinesis_documents(event.get("Records", [])))
+    except Exception:
+        metrics.add_metric(name=ERRORS_METRIC, unit=MetricUnit.Count, value=1)
+        logger.exception("batch failed; Lambda will retry it", extra={"event_type": "ERROR"})
+        raise
+    return {"batchItemFailures": []}
 
 
 @logger.inject_lambda_context(clear_state=True)

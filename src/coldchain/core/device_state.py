@@ -9,9 +9,9 @@ at once cannot overwrite each other; the loser reloads and applies again.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
 from coldchain.core.alarm_profile import AlarmProfile
@@ -20,7 +20,7 @@ from coldchain.core.reading import Reading
 from coldchain.core.rules import EMPTY, ChangeKind, Interval, Rule, RuleState, Run, step
 from coldchain.core.timestamps import parse_iso, to_canonical
 
-STATE_FORMAT: Final = 1
+STATE_FORMAT: Final = 2
 RECENT_KEPT: Final = 8  # timestamps of the newest readings applied, to recognise redeliveries
 
 
@@ -89,28 +89,66 @@ def advance(
         rule_state, changes = step(rule, state.rule(rule.name), previous, reading, profile.max_gap)
         if rule_state != EMPTY:
             rules[rule.name] = rule_state
+        # An active occurrence's growing peak and time out of range stay in the rule's state
+        # (see live_figures), not in its alarm record: the record is written when it is
+        # raised and when it clears, so a device in a long excursion costs no alarm write
+        # per reading.
         transitions += [
             Transition(change.kind, _alarm(rule, change.kind, change.occurrence, now))
             for change in changes
+            if change.kind is not ChangeKind.UPDATED
         ]
     recent = (*state.recent, reading.timestamp)[-RECENT_KEPT:]
     return DeviceState(state.device_id, reading, rules, None, recent, state.version), transitions
 
 
+def live_figures(alarm: Alarm, state: DeviceState | None) -> Alarm:
+    """An active alarm with its peak and time out of range as of the device's newest reading
+    (its record keeps them as they were when it was raised; the rule's state has them live)."""
+    if state is None or alarm.state is not AlarmState.ACTIVE:
+        return alarm
+    run = state.rule(alarm.rule).run
+    if run is None or run.raised_at is None or run.started_at != alarm.started_at:
+        return alarm
+    return replace(alarm, peak=run.peak, out_of_range=run.elapsed)
+
+
+def with_live_figures(
+    alarms: Sequence[Alarm], states: Callable[[Sequence[str]], Mapping[str, DeviceState]]
+) -> list[Alarm]:
+    """:func:`live_figures` for a listing; ``states`` is a state store's ``get_many`` (one
+    read for the devices with active alarms)."""
+    devices = sorted({a.device_id for a in alarms if a.state is AlarmState.ACTIVE})
+    found = states(devices) if devices else {}
+    return [live_figures(alarm, found.get(alarm.device_id)) for alarm in alarms]
+
+
+@dataclass(frozen=True, slots=True)
+class Replayed:
+    """What folding a window of readings found: the state, and each alarm's record as it was
+    raised and as it ended up (the same record when it is still as raised)."""
+
+    state: DeviceState
+    final: dict[str, Alarm]
+    raised: dict[str, Alarm]
+
+
 def replay(
     device_id: str, readings: Iterable[Reading], profile: AlarmProfile, now: datetime
-) -> tuple[DeviceState, dict[str, Alarm]]:
-    """Fold ``readings`` (sorted here) from an empty state; returns the state and every alarm
-    record the fold produced, by id (the last record of each occurrence)."""
+) -> Replayed:
+    """Fold ``readings`` (sorted here) from an empty state."""
     state = DeviceState(device_id)
-    computed: dict[str, Alarm] = {}
+    final: dict[str, Alarm] = {}
+    raised: dict[str, Alarm] = {}
     for reading in sorted(readings, key=lambda r: r.timestamp):
         if state.last is not None and reading.timestamp <= state.last.timestamp:
             continue
         state, transitions = advance(state, reading, profile, now)
         for transition in transitions:
-            computed[transition.alarm.id] = transition.alarm
-    return state, computed
+            final[transition.alarm.id] = transition.alarm
+            if transition.kind is ChangeKind.RAISED:
+                raised[transition.alarm.id] = transition.alarm
+    return Replayed(state, final, raised)
 
 
 def silence(
@@ -148,37 +186,75 @@ def _silence_alarm(state: DeviceState, profile: AlarmProfile, cleared_at: dateti
 
 
 # -- a JSON document for the stores -----------------------------------------------------------
+# Compact, because DynamoDB bills each write by the whole item's size in KiB: times are epoch
+# milliseconds, a cumulative rule's intervals are delta-encoded (each start after the previous
+# end, each end after its start). Format 1 (ISO strings) is still read.
 
 
-def _seconds(value: timedelta) -> float:
-    return value.total_seconds()
+def _ms(moment: datetime) -> int:
+    return round(moment.timestamp() * 1000)
 
 
-def _run_document(run: Run | None) -> dict[str, Any] | None:
+def _moment(value: int | str) -> datetime:
+    if isinstance(value, str):  # format 1
+        return parse_iso(value)
+    return datetime.fromtimestamp(value / 1000, UTC)
+
+
+def _run_document(run: Run | None) -> list[Any] | None:
     if run is None:
         return None
-    return {
-        "started_at": to_canonical(run.started_at),
-        "count": run.count,
-        "elapsed_s": _seconds(run.elapsed),
-        "peak": run.peak,
-        "raised_at": None if run.raised_at is None else to_canonical(run.raised_at),
-        "fleet_id": run.fleet_id,
-    }
+    raised = None if run.raised_at is None else _ms(run.raised_at)
+    elapsed = round(run.elapsed.total_seconds() * 1000)
+    return [_ms(run.started_at), run.count, elapsed, run.peak, raised, run.fleet_id]
 
 
-def _run(document: Mapping[str, Any] | None) -> Run | None:
+def _run(document: Mapping[str, Any] | list[Any] | None) -> Run | None:
     if document is None:
         return None
-    raised = document["raised_at"]
+    if isinstance(document, Mapping):  # format 1
+        raised = document["raised_at"]
+        return Run(
+            started_at=parse_iso(document["started_at"]),
+            count=int(document["count"]),
+            elapsed=timedelta(seconds=float(document["elapsed_s"])),
+            peak=float(document["peak"]),
+            raised_at=None if raised is None else parse_iso(raised),
+            fleet_id=document["fleet_id"],
+        )
+    started, count, elapsed, peak, raised, fleet = document
     return Run(
-        started_at=parse_iso(document["started_at"]),
-        count=int(document["count"]),
-        elapsed=timedelta(seconds=float(document["elapsed_s"])),
-        peak=float(document["peak"]),
-        raised_at=None if raised is None else parse_iso(raised),
-        fleet_id=document["fleet_id"],
+        started_at=_moment(started),
+        count=int(count),
+        elapsed=timedelta(milliseconds=elapsed),
+        peak=float(peak),
+        raised_at=None if raised is None else _moment(raised),
+        fleet_id=fleet,
     )
+
+
+def _intervals_document(intervals: Sequence[Interval]) -> list[list[float]]:
+    out: list[list[float]] = []
+    previous = 0
+    for interval in intervals:
+        start, end = _ms(interval.start), _ms(interval.end)
+        out.append([start - previous, end - start, interval.peak])
+        previous = end
+    return out
+
+
+def _intervals(document: Sequence[Sequence[Any]], format_: int) -> tuple[Interval, ...]:
+    if format_ == 1:
+        return tuple(
+            Interval(parse_iso(start), parse_iso(end), float(peak)) for start, end, peak in document
+        )
+    out: list[Interval] = []
+    previous = 0
+    for gap, length, peak in document:
+        start = previous + int(gap)
+        previous = start + int(length)
+        out.append(Interval(_moment(start), _moment(previous), float(peak)))
+    return tuple(out)
 
 
 def state_document(state: DeviceState) -> dict[str, Any]:
@@ -186,42 +262,42 @@ def state_document(state: DeviceState) -> dict[str, Any]:
     last = None
     if state.last is not None:
         last = {f.name: getattr(state.last, f.name) for f in fields(Reading)}
-    return {
+    rules: dict[str, Any] = {}
+    for name, rule in sorted(state.rules.items()):
+        entry: dict[str, Any] = {}
+        if rule.run is not None:
+            entry["run"] = _run_document(rule.run)
+        if rule.intervals:
+            entry["intervals"] = _intervals_document(rule.intervals)
+        rules[name] = entry
+    document: dict[str, Any] = {
         "format": STATE_FORMAT,
         "device_id": state.device_id,
         "last": last,
-        "silence": _run_document(state.silence),
-        "recent": list(state.recent),
-        "rules": {
-            name: {
-                "run": _run_document(rule.run),
-                "intervals": [
-                    [to_canonical(i.start), to_canonical(i.end), i.peak] for i in rule.intervals
-                ],
-            }
-            for name, rule in sorted(state.rules.items())
-        },
+        "recent": [_ms(parse_iso(t)) for t in state.recent],
+        "rules": rules,
     }
+    if state.silence is not None:
+        document["silence"] = _run_document(state.silence)
+    return document
 
 
 def state_from_document(document: Mapping[str, Any], version: int) -> DeviceState:
     """The state a store kept, at ``version``."""
+    format_ = int(document.get("format", 1))
     last = document.get("last")
     rules = {
-        name: RuleState(
-            _run(entry.get("run")),
-            tuple(
-                Interval(parse_iso(start), parse_iso(end), float(peak))
-                for start, end, peak in entry.get("intervals", [])
-            ),
-        )
+        name: RuleState(_run(entry.get("run")), _intervals(entry.get("intervals", []), format_))
         for name, entry in document.get("rules", {}).items()
     }
+    recent = tuple(
+        t if isinstance(t, str) else to_canonical(_moment(t)) for t in document.get("recent", ())
+    )
     return DeviceState(
         device_id=str(document["device_id"]),
         last=None if last is None else Reading(**last),
         rules=rules,
         silence=_run(document.get("silence")),
-        recent=tuple(document.get("recent", ())),
+        recent=recent,
         version=version,
     )

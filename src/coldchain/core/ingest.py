@@ -26,7 +26,14 @@ from itertools import islice
 
 from coldchain.core.alarm_profile import AlarmProfile
 from coldchain.core.alarms import SILENCE_RULE, Alarm, AlarmState
-from coldchain.core.device_state import DeviceState, Transition, advance, replay, silence
+from coldchain.core.device_state import (
+    DeviceState,
+    Replayed,
+    Transition,
+    advance,
+    replay,
+    silence,
+)
 from coldchain.core.errors import StateConflictError
 from coldchain.core.events import Event, EventKind, event_kind
 from coldchain.core.messages import Message, Outcome
@@ -234,14 +241,14 @@ class Ingest:
         starts += [a.started_at - profile.max_gap for a in stored if a.state is AlarmState.ACTIVE]
         start = min(starts)
         window = self._readings.between(state.device_id, to_canonical(start), LAST_TIMESTAMP)
-        rebuilt, computed = replay(state.device_id, islice(window, REPAIR_LIMIT), profile, now)
-        rebuilt = replace(rebuilt, silence=state.silence, version=state.version)
-        transitions, moved = reconcile(stored, computed, start, now)
+        replayed = replay(state.device_id, islice(window, REPAIR_LIMIT), profile, now)
+        rebuilt = replace(replayed.state, silence=state.silence, version=state.version)
+        transitions, moved = reconcile(stored, replayed, start, now)
         return rebuilt, transitions, moved
 
 
 def reconcile(
-    stored: Sequence[Alarm], computed: dict[str, Alarm], start: datetime, now: datetime
+    stored: Sequence[Alarm], replayed: Replayed, start: datetime, now: datetime
 ) -> tuple[list[Transition], list[str]]:
     """Transitions that bring the stored alarms of a replayed window to what the replay
     computed: new occurrences raised, changed ones updated or cleared, an occurrence a late
@@ -250,13 +257,15 @@ def reconcile(
     by_id = {alarm.id: alarm for alarm in stored if alarm.rule != SILENCE_RULE}
     transitions: list[Transition] = []
     moved: list[str] = []
+    computed = replayed.final
     for key, found in computed.items():
         old = by_id.pop(key, None) or _same_occurrence(found, by_id, computed)
-        if old is None:
-            raised = replace(found, last_notified_at=now)
+        if old is None:  # new: raised as it was when the rule was met, then maybe cleared
+            raised = replace(replayed.raised.get(key, found), last_notified_at=now)
             transitions.append(Transition(ChangeKind.RAISED, raised))
-            if raised.state is AlarmState.CLEARED:
-                transitions.append(Transition(ChangeKind.CLEARED, raised))
+            if found.state is AlarmState.CLEARED:
+                cleared = replace(found, last_notified_at=now)
+                transitions.append(Transition(ChangeKind.CLEARED, cleared))
             continue
         if old.id != key:  # a late reading moved the start of a run already alarmed
             by_id.pop(old.id, None)

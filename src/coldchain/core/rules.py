@@ -154,7 +154,7 @@ def weights(readings: Sequence[Reading], max_gap: timedelta) -> list[timedelta]:
 # The state is all a rule needs between readings, so it can be stored with the device and a
 # new reading costs constant work; ``evaluate`` folds a whole sequence the same way.
 
-MAX_INTERVALS: Final = 288  # a cumulative rule's out-of-range intervals kept (see step)
+MAX_INTERVALS: Final = 64  # a cumulative rule's out-of-range intervals kept (see step)
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,12 +15,14 @@ from typing import Any, Final
 from coldchain.adapters.sqlite import (
     SqliteAlarmStore,
     SqliteDatabase,
+    SqliteDeviceStateStore,
     SqliteEventStore,
     summarise,
 )
 from coldchain.adapters.sqlite_queries import SqliteReadModel
 from coldchain.apps.render import alarm_document
-from coldchain.core.alarms import acknowledge_alarm
+from coldchain.core.alarms import Alarm, acknowledge_alarm
+from coldchain.core.device_state import with_live_figures
 from coldchain.core.errors import NotFoundError
 from coldchain.core.timestamps import parse_iso, to_canonical
 
@@ -70,7 +72,7 @@ class Api:
         found = next((d for d in self.devices() if d["device_id"] == device_id), None)
         if found is None:
             raise NotFoundError(f"unknown device {device_id!r}")
-        alarms = SqliteAlarmStore(self.db).list(device_id=device_id, limit=50)
+        alarms = self._live(SqliteAlarmStore(self.db).list(device_id=device_id, limit=50))
         events = SqliteEventStore(self.db).list(device_id=device_id, limit=100_000)[-50:]
         return {
             **found,
@@ -122,7 +124,10 @@ class Api:
             fleet_id=query.get("fleet"),
             limit=self._int(query, "limit", 200, 1, 10_000),
         )
-        return [alarm_document(a) for a in found]
+        return [alarm_document(a) for a in self._live(found)]
+
+    def _live(self, alarms: list[Alarm]) -> list[Alarm]:
+        return with_live_figures(alarms, SqliteDeviceStateStore(self.db).get_many)
 
     def dead_letters(self, query: Mapping[str, str]) -> list[dict[str, Any]]:
         return SqliteReadModel(self.db).dead_letters(self._int(query, "limit", 20, 1, 1000))
