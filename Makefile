@@ -42,6 +42,7 @@ bench: bootstrap
 	$(BIN)/python -m benchmarks.csv_export --rows 100000 1000000
 	$(BIN)/python -m benchmarks.processing_core --readings 100000
 	$(BIN)/python -m benchmarks.end_to_end --count 30000
+	$(BIN)/python -m benchmarks.repair_rate --devices 60 --interval 0.5 --duration 90
 	$(BIN)/python -m benchmarks.storage --devices 100 --days 7
 	$(BIN)/python -m benchmarks.lambda_cost
 

@@ -16,6 +16,7 @@ import statistics
 import subprocess
 import sys
 from pathlib import Path
+from typing import Final
 
 from benchmarks.report import write_section
 
@@ -28,6 +29,11 @@ LAMBDA_REQUEST = 0.20
 GB_SECOND_ARM = 0.0000133334
 WRU = 0.625
 RRU = 0.125
+# DynamoDB capacity units per in-order reading (write, read), measured by
+# tests/functional/test_ingest_cost.py (run with -s to print; docs/architecture.md): one reading
+# per invocation costs a telemetry PutItem, the device's state read and its UpdateItem; a
+# Kinesis batch of 100 readings from 10 devices reads and writes each device once.
+CAPACITY: Final = {"lambda": (2.0, 1.0), "kinesis": (1.1, 0.1)}
 KINESIS_STREAM_HOUR = 0.04
 KINESIS_GB_IN = 0.08
 
@@ -53,11 +59,12 @@ def cost_per_million(
     ms_per_reading: float = 25.0,
     readings_per_second: float = 1000.0,
 ) -> dict[str, float]:
-    """Dollars per million readings, by line item. DynamoDB: 3 WRU + 2 RRU per reading
-    (docs/architecture.md)."""
+    """Dollars per million readings, by line item. DynamoDB capacity per reading as measured
+    (CAPACITY)."""
+    write_units, read_units = CAPACITY["kinesis" if mode == "kinesis" else "lambda"]
     items = {
         "IoT messaging": IOT_MESSAGE,
-        "DynamoDB": 3 * WRU + 2 * RRU,
+        "DynamoDB": write_units * WRU + read_units * RRU,
     }
     if mode == "lambda":
         items["IoT rule + action"] = RULE + ACTION

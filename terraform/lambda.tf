@@ -1,4 +1,9 @@
 locals {
+  # The alarm profile, written once in the code (`coldchain profile show --format json`): the
+  # processor runs its rules, the dashboard draws its band (tests check the file is current).
+  alarm_profile = jsondecode(file(coalesce(var.alarm_profile_file, "${path.module}/alarm-profile.json")))
+  alarm_band    = [for limit in local.alarm_profile.band : limit if limit != null]
+
   powertools_layer = "arn:${local.partition}:lambda:${local.region}:017000801446:layer:AWSLambdaPowertoolsPythonV3-python312-arm64:${var.powertools_layer_version}"
 
   # Names must match coldchain.config (tests check it).
@@ -10,6 +15,7 @@ locals {
     COLDCHAIN_TTL_DAYS           = tostring(var.telemetry_ttl_days)
     COLDCHAIN_ALARMS_TABLE       = aws_dynamodb_table.alarms.name
     COLDCHAIN_ALARM_TOPIC_ARN    = aws_sns_topic.alarms.arn
+    COLDCHAIN_ALARM_PROFILE      = jsonencode(local.alarm_profile)
     POWERTOOLS_SERVICE_NAME      = local.service_name
     POWERTOOLS_METRICS_NAMESPACE = local.metrics_namespace
     POWERTOOLS_LOG_LEVEL         = "INFO"

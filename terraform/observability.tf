@@ -140,8 +140,7 @@ resource "aws_cloudwatch_dashboard" "telemetry" {
           ]
           annotations = {
             horizontal = [
-              { value = var.temperature_high_c, label = "${var.temperature_high_c} °C" },
-              { value = var.temperature_low_c, label = "${var.temperature_low_c} °C" },
+              for limit in local.alarm_band : { value = limit, label = "${limit} °C" }
             ]
           }
         }

@@ -87,16 +87,10 @@ variable "alarm_email" {
   default     = null
 }
 
-variable "temperature_high_c" {
-  description = "Top of the temperature band, drawn on the dashboard."
-  type        = number
-  default     = 8
-}
-
-variable "temperature_low_c" {
-  description = "Bottom of the temperature band, drawn on the dashboard."
-  type        = number
-  default     = 2
+variable "alarm_profile_file" {
+  description = "The alarm profile (JSON from `coldchain profile show --format json`) the processor runs with; its band is drawn on the dashboard. Null: alarm-profile.json beside this module (the built-in profile)."
+  type        = string
+  default     = null
 }
 
 variable "silence_minutes" {

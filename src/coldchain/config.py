@@ -5,13 +5,19 @@ Environment variable names live here and nowhere else.
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Final
 
-from coldchain.core.alarm_profile import AlarmProfile, parse_profile
+from coldchain.core.alarm_profile import (
+    AlarmProfile,
+    default_profile,
+    parse_profile,
+    profile_from_mapping,
+)
 from coldchain.core.errors import ConfigurationError
 
 ENV_HOME: Final = "COLDCHAIN_HOME"
@@ -97,7 +103,7 @@ class AwsSettings:
     alarms_table: str
     alarm_topic_arn: str
     ttl_days: int = 90
-    alarm_profile_toml: str | None = None
+    alarm_profile: AlarmProfile = field(default_factory=default_profile)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> AwsSettings:
@@ -129,8 +135,27 @@ class AwsSettings:
             alarms_table=env[ENV_ALARMS_TABLE],
             alarm_topic_arn=env[ENV_ALARM_TOPIC_ARN],
             ttl_days=int(ttl_text),
-            alarm_profile_toml=env.get(ENV_ALARM_PROFILE) or None,
+            alarm_profile=profile_from_text(env[ENV_ALARM_PROFILE], ENV_ALARM_PROFILE)
+            if env.get(ENV_ALARM_PROFILE)
+            else default_profile(),
         )
+
+
+def profile_from_text(text: str, source: str) -> AlarmProfile:
+    """A profile from TOML, or from the JSON that `coldchain profile show --format json`
+    prints (what Terraform hands the Lambda, see terraform/alarm-profile.json).
+
+    Raises:
+        ConfigurationError: not valid, naming the rule and field that is wrong.
+    """
+    if text.lstrip().startswith("{"):
+        try:
+            document = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ConfigurationError(f"{source}: not valid JSON: {exc}") from None
+        document.pop("band", None)  # derived from the rules, printed for readers
+        return profile_from_mapping(document, source)
+    return parse_profile(text, source)
 
 
 def load_profile_file(path: Path) -> AlarmProfile:
@@ -143,4 +168,4 @@ def load_profile_file(path: Path) -> AlarmProfile:
         text = path.read_text()
     except OSError as exc:
         raise ConfigurationError(f"cannot read profile {path}: {exc.strerror}") from None
-    return parse_profile(text, source=str(path))
+    return profile_from_text(text, str(path))

@@ -4,6 +4,7 @@ free loopback port), authenticated with an API token."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,8 @@ from coldchain.adapters.sqlite import (
     SqliteDeadLetterStore,
     SqliteReadingStore,
 )
+from coldchain.apps.local_ingest import local_ingest
+from coldchain.core.alarm_profile import default_profile
 from coldchain.core.alarms import Alarm, AlarmState, alarm_id
 from coldchain.core.messages import DeadLetter, DeadLetterKind
 from coldchain.core.reading import Reading
@@ -216,3 +219,30 @@ def test_the_openapi_description_lists_every_endpoint(dashboard: Running) -> Non
     } <= set(described["paths"])
     schemes = described["components"]["securitySchemes"]
     assert {scheme["type"] for scheme in schemes.values()} == {"http", "apiKey"}
+
+
+def test_status_and_band_follow_the_profile_the_worker_recorded(tmp_path: Path) -> None:
+    path = fill(tmp_path / "d.db")
+    db = SqliteDatabase(path)
+    # The worker runs a 15-minute silence time and a 2-25 °C band (a food profile).
+    food = replace(
+        default_profile(),
+        silence_after=timedelta(minutes=15),
+        rules=tuple(
+            replace(r, threshold=25.0) if r.metric == "temperature_c" and r.threshold == 8.0 else r
+            for r in default_profile().rules
+        ),
+    )
+    local_ingest(db, food, {"log": Severity.INFO})
+    db.close()
+    with (
+        running_dashboard(path, clock=lambda: NOW) as running,
+        running.client("operator") as client,
+    ):
+        profile = client.get(f"{running.base}/api/profile").json()
+        devices = client.get(f"{running.base}/api/devices").json()
+    assert profile["band"] == [2.0, 25.0]
+    assert profile["silence_after"] == "900s"
+    one, two = devices
+    assert (one["seconds_since"], one["status"]) == (600.0, "ok")  # 10 min: not yet silent
+    assert two["status"] == "silent"  # an hour

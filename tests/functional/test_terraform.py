@@ -18,6 +18,8 @@ import pytest
 from coldchain import config
 from coldchain.adapters import dynamodb
 from coldchain.apps import lambda_handler
+from coldchain.config import profile_from_text
+from coldchain.core.alarm_profile import default_profile, profile_mapping
 from coldchain.core.topics import TELEMETRY_FILTER, telemetry_topic
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -192,6 +194,7 @@ def test_environment_names_are_the_ones_the_code_reads() -> None:
         config.ENV_ALARMS_TABLE,
         config.ENV_ALARM_TOPIC_ARN,
         config.ENV_TTL_DAYS,
+        config.ENV_ALARM_PROFILE,
     }
     assert unquote(environment["POWERTOOLS_SERVICE_NAME"]) == "${local.service_name}"
     assert tf_locals()["service_name"] == lambda_handler.SERVICE
@@ -272,3 +275,18 @@ def test_the_processor_role_allows_every_dynamodb_call_the_adapter_makes() -> No
     )
     needed = {"".join(part.title() for part in call.split("_")) for call in calls}
     assert needed <= actions, f"missing in iam.tf: {sorted(needed - actions)}"
+
+
+def test_the_profile_terraform_deploys_is_the_built_in_one_and_gives_the_band() -> None:
+    """The band is written once, in the profile: Terraform reads the exported profile (the
+    Lambda's rules and the dashboard's band lines) instead of variables of its own."""
+    exported = json.loads((TERRAFORM / "alarm-profile.json").read_text())
+    profile = default_profile()
+    assert exported == {**profile_mapping(profile), "band": list(profile.band)}
+    assert profile_from_text(json.dumps(exported), "alarm-profile.json") == profile
+    lambda_tf = (TERRAFORM / "lambda.tf").read_text()
+    assert "COLDCHAIN_ALARM_PROFILE      = jsonencode(local.alarm_profile)" in lambda_tf
+    assert "local.alarm_band" in (TERRAFORM / "observability.tf").read_text()
+    variables = (TERRAFORM / "variables.tf").read_text()
+    assert "temperature_high_c" not in variables
+    assert "temperature_low_c" not in variables

@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Final
 
+from coldchain.core.alarm_profile import AlarmProfile, profile_from_mapping, profile_mapping
 from coldchain.core.alarms import Acknowledgement, Alarm, AlarmState
 from coldchain.core.device_state import DeviceState, state_document, state_from_document
 from coldchain.core.errors import (
@@ -166,6 +167,14 @@ MIGRATIONS: Final[tuple[str, ...]] = (
         name TEXT PRIMARY KEY,
         minimum TEXT NOT NULL
     ) STRICT, WITHOUT ROWID;
+    """,
+    # 6: the alarm profile the worker runs with (its TOML keys as JSON), so that `dlq replay`,
+    #    the dashboard and the CLI use the same rules, band and silence time.
+    """
+    CREATE TABLE worker_profile (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        document TEXT NOT NULL
+    ) STRICT;
     """,
 )
 
@@ -934,3 +943,33 @@ class SqliteDeviceStateStore:
                 "SELECT device_id, version, document FROM device_state ORDER BY device_id"
             ).fetchall()
         return iter(state_from_document(json.loads(d), int(v)) for _, v, d in rows)
+
+
+class SqliteProfileRecord:
+    """The alarm profile the worker runs with, recorded in the database it writes."""
+
+    def __init__(self, db: SqliteDatabase) -> None:
+        self._db = db
+
+    def remember(self, profile: AlarmProfile) -> None:
+        document = json.dumps(profile_mapping(profile), separators=(",", ":"))
+        with self._db.transaction(), _translated():
+            self._db.connection.execute(
+                "INSERT INTO worker_profile (id, document) VALUES (1, ?) "
+                "ON CONFLICT (id) DO UPDATE SET document = excluded.document",
+                (document,),
+            )
+
+    def remembered(self) -> AlarmProfile | None:
+        """The profile the worker last ran with; None before any worker has run.
+
+        Raises:
+            ConfigurationError: the recorded profile is not valid (written by another version).
+        """
+        with _translated():
+            row = self._db.connection.execute(
+                "SELECT document FROM worker_profile WHERE id = 1"
+            ).fetchone()
+        if row is None:
+            return None
+        return profile_from_mapping(json.loads(row[0]), source="the worker's recorded profile")

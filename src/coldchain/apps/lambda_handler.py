@@ -36,7 +36,6 @@ from coldchain.adapters.dynamodb import (
 from coldchain.adapters.sns import SnsNotifier
 from coldchain.adapters.sqs import SqsDeadLetterSink
 from coldchain.config import AwsSettings
-from coldchain.core.alarm_profile import default_profile, parse_profile
 from coldchain.core.events import Event, EventKind
 from coldchain.core.ingest import Ingest
 from coldchain.core.messages import DeadLetter, DeadLetterKind, Message, Outcome
@@ -109,17 +108,12 @@ def _wiring() -> _Wiring:
         record_latest=False,  # the device state store writes the latest values with the state
     )
     events = DynamoEventStore(dynamodb, settings.events_table)
-    profile = (
-        parse_profile(settings.alarm_profile_toml, source="COLDCHAIN_ALARM_PROFILE")
-        if settings.alarm_profile_toml
-        else default_profile()
-    )
     ingest = Ingest(
         Processor(readings, dead_letters),
         DynamoDeviceStateStore(dynamodb, settings.devices_table),
         DynamoAlarmStore(dynamodb, settings.alarms_table),
         SnsNotifier(boto3.client("sns"), settings.alarm_topic_arn),
-        profile,
+        settings.alarm_profile,
         events,
     )
     return _Wiring(ingest, dead_letters)

@@ -23,6 +23,7 @@ from coldchain.adapters.sqlite import (
     SqliteDatabase,
     SqliteDeadLetterStore,
     SqliteEventStore,
+    SqliteProfileRecord,
     SqliteReadingStore,
 )
 from coldchain.adapters.sqlite_queries import SqliteReadModel
@@ -31,7 +32,8 @@ from coldchain.apps.local_ingest import local_ingest
 from coldchain.apps.render import add_row, alarm_document, local, plain, span
 from coldchain.apps.reports import render_html, render_pdf, summary_document, write_csv
 from coldchain.config import load_profile_file
-from coldchain.core.alarm_profile import default_profile
+from coldchain.core.alarm_profile import AlarmProfile, default_profile, profile_mapping
+from coldchain.core.device_status import device_status
 from coldchain.core.errors import ConfigurationError, NotFoundError
 from coldchain.core.messages import Message, Outcome
 from coldchain.core.timestamps import parse_iso, to_canonical
@@ -46,29 +48,30 @@ DB_OPTION = click.option(
 FORMAT_OPTION = click.option(
     "--format", "output", type=click.Choice(["table", "json"]), default="table", show_default=True
 )
-SILENT_AFTER_S = 300.0
 
 
 def _store(ctx: click.Context, db: Path | None) -> SqliteDatabase:
     return open_store(settings_of(ctx).override(db_path=db))
 
 
+def _profile(database: SqliteDatabase, path: Path | None) -> AlarmProfile:
+    """An explicit profile file, else the one the worker recorded, else the built-in one."""
+    if path is not None:
+        return load_profile_file(path)
+    return SqliteProfileRecord(database).remembered() or default_profile()
+
+
 def _device_rows(database: SqliteDatabase, fleet: str | None) -> list[dict[str, Any]]:
     now = datetime.now(UTC)
+    profile = _profile(database, None)
     active = {a.device_id for a in SqliteAlarmStore(database).list(active=True, limit=1_000_000)}
     rows = []
     for device in SqliteReadModel(database).devices():
         if fleet is not None and device["fleet_id"] != fleet:
             continue
-        quiet = (now - parse_iso(device["last_ts"])).total_seconds()
-        status = (
-            "silent"
-            if quiet > SILENT_AFTER_S
-            else "excursion"
-            if device["device_id"] in active
-            else "ok"
-        )
-        rows.append({**device, "status": status})
+        last = parse_iso(device["last_ts"])
+        status = device_status(last, device["device_id"] in active, profile, now)
+        rows.append({**device, "status": status.value})
     return rows
 
 
@@ -361,7 +364,7 @@ def dlq_list(ctx: click.Context, limit: int, output: str, db: Path | None) -> No
     "profile_path",
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
-    help="The alarm profile (TOML) the worker runs with [the built-in default].",
+    help="Alarm profile (TOML) [the one the worker recorded, else the built-in default].",
 )
 @DB_OPTION
 @click.pass_context
@@ -375,12 +378,12 @@ def dlq_replay(
     """Send dead letters through the ingest step again (after a fix), with the worker's
     profile; alarms and notifications follow as if they had arrived now, and the worker's
     dispatcher delivers them. Those that still fail stay, with the new reason.
-    Example: coldchain dlq replay --all --profile vaccines.toml
+    Example: coldchain dlq replay --all
     """
     if (letter_id is None) == (not replay_all):
         raise click.UsageError("give --id N or --all")
-    profile = load_profile_file(profile_path) if profile_path else default_profile()
     database = _store(ctx, db)
+    profile = _profile(database, profile_path)
     letters_store = SqliteDeadLetterStore(database)
     ingest = local_ingest(database, profile)
     try:
@@ -421,7 +424,7 @@ def dlq_replay(
     "profile_path",
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
-    help="Alarm profile (TOML) [the built-in default].",
+    help="Alarm profile (TOML) [the one the worker recorded, else the built-in default].",
 )
 @click.option(
     "--format",
@@ -456,9 +459,9 @@ def report(
     --format pdf
     """
     begin, until = window(None, start, end)
-    profile = load_profile_file(profile_path) if profile_path else default_profile()
     database = _store(ctx, db)
     try:
+        profile = _profile(database, profile_path)
         if device_id not in {d["device_id"] for d in SqliteReadModel(database).devices()}:
             raise NotFoundError(f"unknown device {device_id!r}")
         readings = list(
@@ -497,4 +500,58 @@ def report(
         click.echo(text)
 
 
-COMMANDS = (devices, device, telemetry, excursions, dlq, report)
+@click.group()
+def profile() -> None:
+    """The alarm profile: rules, band, silence and reminder times."""
+
+
+@profile.command("show")
+@click.option(
+    "--profile",
+    "profile_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="A profile file (TOML or JSON) [the one the worker recorded, else the built-in one].",
+)
+@click.option("--builtin", is_flag=True, help="The built-in default profile.")
+@FORMAT_OPTION
+@DB_OPTION
+@click.pass_context
+def profile_show(
+    ctx: click.Context, profile_path: Path | None, builtin: bool, output: str, db: Path | None
+) -> None:
+    """The rules the worker runs with, and the band they keep cargo in. The JSON is what
+    Terraform hands the Lambda (terraform/alarm-profile.json).
+
+    Example: coldchain profile show --builtin --format json > terraform/alarm-profile.json
+    """
+    if builtin and profile_path is not None:
+        raise click.UsageError("give --profile FILE or --builtin, not both")
+    store_path = settings_of(ctx).override(db_path=db).database
+    if builtin or (profile_path is None and not store_path.exists()):
+        chosen = default_profile()  # no worker has run here: it would run with this one
+    else:
+        database = _store(ctx, db)
+        try:
+            chosen = _profile(database, profile_path)
+        finally:
+            database.close()
+    document = {**profile_mapping(chosen), "band": chosen.band}
+    if output == "json":
+        click.echo(json.dumps(document, indent=2))
+        return
+    band = chosen.band
+    limits = f"{band[0]:g} to {band[1]:g} °C" if band else "none"
+    click.echo(
+        f"profile {chosen.name}: band {limits}, silent after {document['silence_after']}, "
+        f"reminders every {document['reminder_every']}"
+    )
+    table = Table()
+    for column in ("rule", "severity", "condition"):
+        table.add_column(column, no_wrap=column != "condition")
+    for rule in chosen.rules:
+        table.add_row(rule.name, rule.severity.value, rule.describe())
+    Console().print(table)
+
+
+COMMANDS = (devices, device, telemetry, excursions, dlq, report, profile)

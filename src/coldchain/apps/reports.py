@@ -108,8 +108,8 @@ def _scales(
 ) -> tuple[Any, Any]:
     t0 = trip.window_start.timestamp()
     t1 = max(trip.window_end.timestamp(), t0 + 1)
-    lo = min(trip.minimum, trip.band_low) - 1
-    hi = max(trip.maximum, trip.band_high) + 1
+    lo = min(trip.minimum, *trip.limits) - 1
+    hi = max(trip.maximum, *trip.limits) + 1
 
     def x(moment: datetime) -> float:
         return x0 + (moment.timestamp() - t0) / (t1 - t0) * width
@@ -142,7 +142,7 @@ def _rows(trip: TripSummary) -> list[tuple[str, str]]:
         ),
         ("Min / max / mean", f"{trip.minimum:.2f} / {trip.maximum:.2f} / {trip.mean:.2f} °C"),
         ("Mean kinetic temperature", f"{trip.mkt:.2f} °C"),
-        ("Band", f"{trip.band_low:g} to {trip.band_high:g} °C"),
+        ("Band", trip.band_text),
         (
             "Time in range",
             f"{_hours(trip.time_in_range.total_seconds())} ({trip.percent_in_range:.1f} %)",
@@ -172,7 +172,7 @@ def render_html(trip: TripSummary, readings: Sequence[Reading]) -> str:
             f'<rect x="{left:.1f}" y="10" width="{max(right - left, 1):.1f}" '
             f'height="{height - 30}" fill="#f8514933"><title>{html.escape(e.rule)}</title></rect>'
         )
-    for value in (trip.band_low, trip.band_high):
+    for value in trip.limits:
         shapes.append(
             f'<line x1="45" x2="{width - 5}" y1="{y(value):.1f}" y2="{y(value):.1f}" '
             f'stroke="#d22" stroke-dasharray="5 3"/>'
@@ -241,7 +241,7 @@ def render_pdf(trip: TripSummary, readings: Sequence[Reading], path: Path) -> No
         pdf.rect(start, top, max(end - start, 0.3), height, style="F")
     pdf.set_font("Helvetica", size=7)
     pdf.set_draw_color(210, 40, 40)
-    for limit in (trip.band_low, trip.band_high):
+    for limit in trip.limits:
         pdf.line(left, y(limit), left + width, y(limit))
         pdf.text(left - 14, y(limit) + 1, f"{limit:g} °C")
     pdf.set_draw_color(40, 100, 220)

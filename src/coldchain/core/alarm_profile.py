@@ -19,12 +19,13 @@ from __future__ import annotations
 
 import re
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Final
 
 from coldchain.core.errors import ConfigurationError
-from coldchain.core.rules import Rule, RuleKind, Severity
+from coldchain.core.rules import OUTSIDE, Rule, RuleKind, Severity
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|min|h|d)\s*$")
 _UNITS: Final = {"s": 1, "m": 60, "min": 60, "h": 3600, "d": 86400}
@@ -79,9 +80,23 @@ class AlarmProfile:
     def rule(self, name: str) -> Rule | None:
         return next((rule for rule in self.rules if rule.name == name), None)
 
+    @property
+    def band(self) -> tuple[float | None, float | None]:
+        """The temperature band ``(low, high)`` the rules keep cargo in: an ``outside``
+        temperature rule's, else the highest "below" and the lowest "above" threshold; a side
+        no rule bounds is None."""
+        temperature = [rule for rule in self.rules if rule.metric == "temperature_c"]
+        for rule in temperature:
+            if rule.comparison == OUTSIDE and rule.low is not None:
+                return rule.low, rule.threshold
+        lows = [rule.threshold for rule in temperature if rule.comparison.startswith("<")]
+        highs = [rule.threshold for rule in temperature if rule.comparison.startswith(">")]
+        return max(lows, default=None), min(highs, default=None)
+
 
 def default_profile() -> AlarmProfile:
     """The original reference's early-warning tier plus the pharma 2-8 °C rules."""
+    low, high = 2.0, 8.0  # the band, written once
     return AlarmProfile(
         name="default",
         rules=(
@@ -89,7 +104,7 @@ def default_profile() -> AlarmProfile:
                 "TemperatureExcursion",
                 "temperature_c",
                 ">",
-                8.0,
+                high,
                 RuleKind.CONSECUTIVE,
                 Severity.WARNING,
                 count=2,
@@ -100,7 +115,7 @@ def default_profile() -> AlarmProfile:
                 "TemperatureHigh30m",
                 "temperature_c",
                 ">",
-                8.0,
+                high,
                 RuleKind.DURATION,
                 Severity.CRITICAL,
                 duration=timedelta(minutes=30),
@@ -109,7 +124,7 @@ def default_profile() -> AlarmProfile:
                 "TemperatureLow15m",
                 "temperature_c",
                 "<",
-                2.0,
+                low,
                 RuleKind.DURATION,
                 Severity.CRITICAL,
                 duration=timedelta(minutes=15),
@@ -118,12 +133,12 @@ def default_profile() -> AlarmProfile:
                 "TemperatureCumulative60m",
                 "temperature_c",
                 "outside",
-                8.0,
+                high,
                 RuleKind.CUMULATIVE,
                 Severity.CRITICAL,
                 duration=timedelta(minutes=60),
                 window=timedelta(hours=24),
-                low=2.0,
+                low=low,
             ),
         ),
     )
@@ -139,6 +154,15 @@ def parse_profile(text: str, source: str = "profile") -> AlarmProfile:
         document = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigurationError(f"{source}: not valid TOML: {exc}") from None
+    return profile_from_mapping(document, source)
+
+
+def profile_from_mapping(document: Mapping[str, Any], source: str = "profile") -> AlarmProfile:
+    """A profile from the keys and values of its TOML (or of :func:`profile_mapping`).
+
+    Raises:
+        ConfigurationError: naming the rule and the field that is wrong.
+    """
     unknown = set(document) - {"name", "max_gap", "silence_after", "reminder_every", "rules"}
     if unknown:
         raise ConfigurationError(f"{source}: unknown key {sorted(unknown)[0]!r}")
@@ -213,3 +237,38 @@ def _rule(entry: object, index: int, source: str) -> Rule:  # noqa: PLR0912 - on
         )
     except ValueError as exc:
         raise ConfigurationError(f"{label}: {exc}") from None
+
+
+def _duration_text(value: timedelta) -> str:
+    return f"{value.total_seconds():g}s"
+
+
+def profile_mapping(profile: AlarmProfile) -> dict[str, Any]:
+    """The profile as the keys and values of its TOML (JSON-ready): what a worker records so
+    that ``dlq replay``, the dashboard and the CLI use the rules it runs with."""
+    rules = []
+    for rule in profile.rules:
+        entry: dict[str, Any] = {
+            "name": rule.name,
+            "metric": rule.metric,
+            "comparison": rule.comparison,
+            "threshold": rule.threshold,
+            "kind": rule.kind.value,
+            "severity": rule.severity.value,
+        }
+        if rule.low is not None:
+            entry["low"] = rule.low
+        if rule.kind is RuleKind.CONSECUTIVE:
+            entry["count"] = rule.count
+        if rule.kind in (RuleKind.DURATION, RuleKind.CUMULATIVE):
+            entry["duration"] = _duration_text(rule.duration)
+        if rule.kind is RuleKind.CUMULATIVE:
+            entry["window"] = _duration_text(rule.window)
+        rules.append(entry)
+    return {
+        "name": profile.name,
+        "max_gap": _duration_text(profile.max_gap),
+        "silence_after": _duration_text(profile.silence_after),
+        "reminder_every": _duration_text(profile.reminder_every),
+        "rules": rules,
+    }

@@ -18,8 +18,9 @@ from datetime import datetime, timedelta
 from typing import Final
 
 from coldchain.core.alarm_profile import AlarmProfile
+from coldchain.core.errors import ConfigurationError
 from coldchain.core.reading import Reading
-from coldchain.core.rules import OUTSIDE, evaluate, weights
+from coldchain.core.rules import evaluate, weights
 
 DELTA_H_OVER_R: Final = 10_000.0  # kelvin
 KELVIN: Final = 273.15
@@ -53,12 +54,25 @@ class TripSummary:
     maximum: float
     mean: float
     mkt: float
-    band_low: float
-    band_high: float
+    band_low: float | None  # None: the profile bounds no temperature on this side
+    band_high: float | None
     time_in_range: timedelta
     time_above: timedelta
     time_below: timedelta
     excursions: tuple[Excursion, ...]
+
+    @property
+    def limits(self) -> list[float]:
+        """The band's limits that exist, low first (what charts draw)."""
+        return [v for v in (self.band_low, self.band_high) if v is not None]
+
+    @property
+    def band_text(self) -> str:
+        if self.band_low is None:
+            return f"at most {self.band_high:g} °C"
+        if self.band_high is None:
+            return f"at least {self.band_low:g} °C"
+        return f"{self.band_low:g} to {self.band_high:g} °C"
 
     @property
     def covered(self) -> timedelta:
@@ -96,14 +110,6 @@ def mean_kinetic_temperature(readings: Sequence[Reading], spans: Sequence[timede
     return DELTA_H_OVER_R / -math.log(acc / total) - KELVIN
 
 
-def band_of(profile: AlarmProfile) -> tuple[float, float]:
-    """The temperature band of a profile: its ``outside`` rule, else the 2-8 °C default."""
-    for rule in profile.rules:
-        if rule.metric == "temperature_c" and rule.comparison == OUTSIDE and rule.low is not None:
-            return rule.low, rule.threshold
-    return 2.0, 8.0
-
-
 def summarise_trip(
     readings: Sequence[Reading], start: datetime, end: datetime, profile: AlarmProfile
 ) -> TripSummary:
@@ -111,6 +117,7 @@ def summarise_trip(
 
     Raises:
         ValueError: no readings in the window.
+        ConfigurationError: the profile bounds no temperature band.
     """
     unique = {r.timestamp: r for r in readings if start <= r.at <= end}
     ordered = [unique[ts] for ts in sorted(unique)]
@@ -129,7 +136,11 @@ def summarise_trip(
     spans = weights(ordered, max_gap)
     # The last reading has no successor: it stands for the usual interval, within the window.
     spans[-1] = min(interval, max_gap, end - ordered[-1].at)
-    low, high = band_of(profile)
+    band_low, band_high = profile.band
+    if band_low is None and band_high is None:
+        raise ConfigurationError(f"profile {profile.name!r} has no temperature band to report on")
+    low = -math.inf if band_low is None else band_low
+    high = math.inf if band_high is None else band_high
     above = below = inside = timedelta(0)
     for reading, span in zip(ordered, spans, strict=True):
         if reading.temperature_c > high:
@@ -177,8 +188,8 @@ def summarise_trip(
         maximum=max(temps),
         mean=statistics.fmean(temps),
         mkt=mean_kinetic_temperature(ordered, spans),
-        band_low=low,
-        band_high=high,
+        band_low=band_low,
+        band_high=band_high,
         time_in_range=inside,
         time_above=above,
         time_below=below,

@@ -17,18 +17,20 @@ from coldchain.adapters.sqlite import (
     SqliteDatabase,
     SqliteDeviceStateStore,
     SqliteEventStore,
+    SqliteProfileRecord,
     summarise,
 )
 from coldchain.adapters.sqlite_queries import SqliteReadModel
 from coldchain.apps.render import alarm_document
+from coldchain.core.alarm_profile import AlarmProfile, default_profile, profile_mapping
 from coldchain.core.alarms import Alarm, acknowledge_alarm
 from coldchain.core.device_state import with_live_figures
+from coldchain.core.device_status import DeviceStatus, device_status
 from coldchain.core.errors import NotFoundError
 from coldchain.core.timestamps import parse_iso, to_canonical
 
 MAX_WINDOW: Final = timedelta(days=31)
 MAX_POINTS: Final = 2000
-SILENT_AFTER: Final = timedelta(minutes=5)
 
 
 class BadRequestError(Exception):
@@ -55,16 +57,29 @@ class Api:
             "events": summary.events,
         }
 
+    def _profile(self) -> AlarmProfile:
+        return SqliteProfileRecord(self.db).remembered() or default_profile()
+
+    def profile(self) -> dict[str, Any]:
+        """The rules the worker runs with (the built-in ones before it has run), and the
+        temperature band they keep cargo in, which the dashboard draws."""
+        profile = self._profile()
+        return {**profile_mapping(profile), "band": profile.band}
+
     def devices(self) -> list[dict[str, Any]]:
-        now = self.now()
+        now, profile = self.now(), self._profile()
         active = {a.device_id for a in SqliteAlarmStore(self.db).list(active=True, limit=100_000)}
         out = []
         for device in SqliteReadModel(self.db).devices():
-            quiet = (now - parse_iso(device["last_ts"])).total_seconds()
-            silent = quiet > SILENT_AFTER.total_seconds()
-            status = "silent" if silent else ("alarm" if device["device_id"] in active else "ok")
+            last = parse_iso(device["last_ts"])
+            status = device_status(last, device["device_id"] in active, profile, now)
             out.append(
-                {**device, "seconds_since": round(quiet, 1), "silent": silent, "status": status}
+                {
+                    **device,
+                    "seconds_since": round((now - last).total_seconds(), 1),
+                    "silent": status is DeviceStatus.SILENT,
+                    "status": status.value,
+                }
             )
         return out
 

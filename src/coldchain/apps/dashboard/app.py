@@ -298,6 +298,14 @@ def create_app(config: AppConfig) -> FastAPI:  # noqa: PLR0915 - routes read bes
     def health(user: Annotated[User, Depends(reader)]) -> Response:
         return _json(stores.api().health())
 
+    @app.get(
+        "/api/profile",
+        summary="The alarm profile the worker runs with: band, rules, silence time",
+        tags=["fleet"],
+    )
+    def profile(user: Annotated[User, Depends(reader)]) -> Response:
+        return _json(stores.api().profile())
+
     @app.get("/api/devices", summary="Every device and its latest reading", tags=["fleet"])
     def devices(user: Annotated[User, Depends(reader)]) -> Response:
         return _json(stores.api().devices())

@@ -1,7 +1,7 @@
 "use strict";
 // coldchain dashboard: polls the JSON API every 5 s and draws with inline SVG (no libraries).
 const REFRESH_MS = 5000;
-const BAND = { low: 2, high: 8 };
+let BAND = null; // the limits of the worker's alarm profile's band (from /api/profile)
 
 const $ = (sel) => document.querySelector(sel);
 const esc = (s) => String(s ?? "").replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c]));
@@ -32,20 +32,21 @@ async function signOut() {
   try { await send("DELETE", "/api/session"); } finally { location.assign("/signin"); }
 }
 
-// A line chart of buckets: a min–max band, the mean line, the 2 and 8 °C lines.
+// A line chart of buckets: a min–max band, the mean line, the profile's band limits.
 function chart(seriesByName, { width = 420, height = 180, band = BAND } = {}) {
   const all = Object.values(seriesByName).flat();
   if (!all.length) return '<p class="muted">no readings in this window</p>';
   const times = all.map((p) => Date.parse(p.t));
   let t0 = Math.min(...times), t1 = Math.max(...times);
   if (t1 === t0) t1 = t0 + 1;
-  let lo = Math.min(band.low - 1, ...all.map((p) => p.min)), hi = Math.max(band.high + 1, ...all.map((p) => p.max));
+  const limits = band ?? [];
+  let lo = Math.min(...limits.map((v) => v - 1), ...all.map((p) => p.min)), hi = Math.max(...limits.map((v) => v + 1), ...all.map((p) => p.max));
   const pad = 28;
   const x = (t) => pad + ((t - t0) / (t1 - t0)) * (width - pad - 4);
   const y = (v) => 4 + (1 - (v - lo) / (hi - lo)) * (height - 20);
   const colors = ["#58a6ff", "#3fb950", "#d29922", "#bc8cff", "#39c5cf", "#ff7b72", "#e3b341", "#79c0ff"];
   let svg = `<svg viewBox="0 0 ${width} ${height}" width="100%" role="img">`;
-  for (const [v, label] of [[band.high, `${band.high} °C`], [band.low, `${band.low} °C`]]) {
+  for (const [v, label] of limits.map((v) => [v, `${v} °C`])) {
     svg += `<line x1="${pad}" x2="${width}" y1="${y(v)}" y2="${y(v)}" stroke="#f85149" stroke-dasharray="4 3"/><text x="0" y="${y(v) + 3}">${label}</text>`;
   }
   Object.entries(seriesByName).forEach(([name, points], i) => {
@@ -82,7 +83,14 @@ function batteryBar(pct) {
   return `<svg class="bar" viewBox="0 0 100 10" preserveAspectRatio="none" width="100%" height="10"><rect width="100" height="10" rx="3" fill="#263140"/><rect width="${level}" height="10" rx="3" fill="${color}"/></svg>`;
 }
 
+async function loadBand() {
+  if (BAND) return;
+  const profile = await api("/api/profile");
+  BAND = profile.band.filter((v) => v !== null);
+}
+
 async function refreshFleet() {
+  await loadBand();
   const [health, devices, alarms, ingest, trend, dead] = await Promise.all([
     api("/api/health"), api("/api/devices"), api("/api/alarms?active=true"),
     api("/api/ingest?minutes=60"), api("/api/trend?hours=1&points=240"), api("/api/deadletters?limit=8"),
@@ -120,6 +128,7 @@ async function acknowledge(id) {
 }
 
 async function refreshDevice(id) {
+  await loadBand();
   const hours = $("#d-window").value;
   const [device, readings] = await Promise.all([
     api(`/api/devices/${encodeURIComponent(id)}`), api(`/api/readings?device=${encodeURIComponent(id)}&hours=${hours}&points=300`),
