@@ -90,13 +90,11 @@ def advance(
         if rule_state != EMPTY:
             rules[rule.name] = rule_state
         # An active occurrence's growing peak and time out of range stay in the rule's state
-        # (see live_figures), not in its alarm record: the record is written when it is
-        # raised and when it clears, so a device in a long excursion costs no alarm write
-        # per reading.
+        # (see live_figures), not in its alarm record: `step` reports raises and clears only,
+        # so a device in a long excursion costs no alarm write per reading.
         transitions += [
             Transition(change.kind, _alarm(rule, change.kind, change.occurrence, now))
             for change in changes
-            if change.kind is not ChangeKind.UPDATED
         ]
     recent = (*state.recent, reading.timestamp)[-RECENT_KEPT:]
     return DeviceState(state.device_id, reading, rules, None, recent, state.version), transitions

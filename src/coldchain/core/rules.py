@@ -191,7 +191,7 @@ EMPTY: Final = RuleState()
 
 class ChangeKind(StrEnum):
     RAISED = "raised"
-    UPDATED = "updated"  # an active occurrence's peak or time out of range grew
+    UPDATED = "updated"  # a stored record corrected by a repair (see ingest.reconcile)
     CLEARED = "cleared"
 
 
@@ -213,7 +213,11 @@ def _peak(rule: Rule, values: Sequence[float]) -> float:
 
 
 def _worse(rule: Rule, peak: float, value: float) -> float:
-    return _peak(rule, [peak, value])
+    if rule.comparison == OUTSIDE:
+        return _peak(rule, [peak, value])
+    if rule.comparison[0] == ">":
+        return value if value > peak else peak
+    return value if value < peak else peak
 
 
 def _occurrence(
@@ -243,35 +247,48 @@ def step(
     ``previous`` (None: its first), and the changes to its occurrence."""
     if rule.kind is RuleKind.CUMULATIVE:
         return _step_cumulative(rule, state, previous, reading, max_gap)
-    run, changes = state.run, []
-    before = run
-    if run is not None and previous is not None:  # the previous reading violated: its time
-        run = replace(run, elapsed=run.elapsed + min(reading.at - previous.at, max_gap))
-        done = rule.kind is RuleKind.DURATION and run.elapsed >= rule.duration
-        if done and run.raised_at is None:  # known at the next reading, in range or not
-            run = replace(run, raised_at=reading.at)
+    # One Run built per reading (this is the hot path: once per rule per reading).
+    before = state.run
+    changes: list[Change] = []
+    if before is None:
+        if not rule.violates(reading):
+            return EMPTY, changes
+        at, fleet = reading.at, reading.fleet_id
+        raises = rule.kind is RuleKind.INSTANT or (
+            rule.kind is RuleKind.CONSECUTIVE and rule.count <= 1
+        )
+        run = Run(at, 1, timedelta(0), rule.value(reading), at if raises else None, fleet)
+        if raises:
             changes.append(Change(ChangeKind.RAISED, _occurrence(rule, reading.device_id, run)))
+        return RuleState(run), changes
+    # The previous reading violated: the time it stands for joins the run.
+    elapsed = before.elapsed
+    if previous is not None:
+        elapsed += min(reading.at - previous.at, max_gap)
+    raised_at = before.raised_at
+    if raised_at is None and rule.kind is RuleKind.DURATION and elapsed >= rule.duration:
+        raised_at = reading.at  # known at the next reading, in range or not
+        run = Run(before.started_at, before.count, elapsed, before.peak, raised_at, before.fleet_id)
+        changes.append(Change(ChangeKind.RAISED, _occurrence(rule, reading.device_id, run)))
     if not rule.violates(reading):
-        if run is not None and run.raised_at is not None:
+        if raised_at is not None:
+            run = Run(
+                before.started_at, before.count, elapsed, before.peak, raised_at, before.fleet_id
+            )
             cleared = _occurrence(rule, reading.device_id, run, reading.at)
             changes.append(Change(ChangeKind.CLEARED, cleared))
         return EMPTY, changes
-    value = rule.value(reading)
-    if run is None:
-        run = Run(reading.at, 1, timedelta(0), value, None, reading.fleet_id)
-    else:
-        run = replace(
-            run, count=run.count + 1, peak=_worse(rule, run.peak, value), fleet_id=reading.fleet_id
-        )
-    if run.raised_at is None and (
-        rule.kind is RuleKind.INSTANT
-        or (rule.kind is RuleKind.CONSECUTIVE and run.count >= rule.count)
-    ):
-        run = replace(run, raised_at=reading.at)
+    count = before.count + 1
+    peak = _worse(rule, before.peak, rule.value(reading))
+    if raised_at is None and rule.kind is RuleKind.CONSECUTIVE and count >= rule.count:
+        raised_at = reading.at
+        run = Run(before.started_at, count, elapsed, peak, raised_at, reading.fleet_id)
         changes.append(Change(ChangeKind.RAISED, _occurrence(rule, reading.device_id, run)))
-    elif before is not None and before.raised_at is not None and not changes:
-        changes.append(Change(ChangeKind.UPDATED, _occurrence(rule, reading.device_id, run)))
-    return RuleState(run), changes
+        return RuleState(run), changes
+    # An active occurrence's growing figures stay in the state (see evaluate, live_figures).
+    return RuleState(
+        Run(before.started_at, count, elapsed, peak, raised_at, reading.fleet_id)
+    ), changes
 
 
 def _step_cumulative(
@@ -323,10 +340,6 @@ def _step_cumulative(
                 )
             )
             occurrence = None
-        elif occurrence != state.run:
-            changes.append(
-                Change(ChangeKind.UPDATED, _occurrence(rule, reading.device_id, occurrence))
-            )
     elif total >= rule.duration:
         values = [i.peak for i in intervals] + ([rule.value(reading)] if violating else [])
         occurrence = Run(
@@ -352,4 +365,8 @@ def evaluate(rule: Rule, readings: Sequence[Reading], max_gap: timedelta) -> lis
         for change in changes:
             found[change.occurrence.started_at] = change.occurrence
         previous = reading
+    open_run = state.run
+    if previous is not None and open_run is not None and open_run.raised_at is not None:
+        # Still active: its figures as of the last reading (the state holds them).
+        found[open_run.started_at] = _occurrence(rule, previous.device_id, open_run)
     return sorted(found.values(), key=lambda o: o.started_at)
