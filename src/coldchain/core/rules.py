@@ -213,8 +213,16 @@ def _peak(rule: Rule, values: Sequence[float]) -> float:
 
 
 def _worse(rule: Rule, peak: float, value: float) -> float:
+    """``_peak(rule, [peak, value])``, without the list (once per violating reading)."""
     if rule.comparison == OUTSIDE:
-        return _peak(rule, [peak, value])
+        assert rule.low is not None
+        top, low = rule.threshold, rule.low
+        return (
+            value
+            if (value - top if value > top else low - value)
+            > (peak - top if peak > top else low - peak)
+            else peak
+        )
     if rule.comparison[0] == ">":
         return value if value > peak else peak
     return value if value < peak else peak
