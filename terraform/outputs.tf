@@ -23,6 +23,11 @@ output "alarms_table_name" {
   value       = aws_dynamodb_table.alarms.name
 }
 
+output "audit_table_name" {
+  description = "The append-only audit trail: shipments, acknowledgements, release decisions."
+  value       = aws_dynamodb_table.audit.name
+}
+
 output "dlq_url" {
   description = "SQS dead-letter queue."
   value       = aws_sqs_queue.dlq.url

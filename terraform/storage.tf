@@ -167,3 +167,64 @@ resource "aws_dynamodb_table" "alarms" {
     kms_key_arn = aws_kms_key.data.arn
   }
 }
+
+# The audit trail (shipments, acknowledgements, release decisions): append-only records, one
+# item each, written with attribute_not_exists (coldchain.adapters.dynamodb_audit). No TTL:
+# GMP records are kept for the retention the quality system sets, not expired here.
+resource "aws_dynamodb_table" "audit" {
+  name                        = "${var.name_prefix}-audit"
+  billing_mode                = "PAY_PER_REQUEST"
+  hash_key                    = "subject"
+  range_key                   = "seq"
+  deletion_protection_enabled = var.deletion_protection
+
+  attribute {
+    name = "subject"
+    type = "S"
+  }
+
+  attribute {
+    name = "seq"
+    type = "N"
+  }
+
+  attribute {
+    name = "kind"
+    type = "S"
+  }
+
+  attribute {
+    name = "log"
+    type = "S"
+  }
+
+  attribute {
+    name = "at_key"
+    type = "S"
+  }
+
+  # Only a subject's first record carries "kind": listing shipments reads one item each.
+  global_secondary_index {
+    name            = "kind-subject"
+    hash_key        = "kind"
+    range_key       = "subject"
+    projection_type = "ALL"
+  }
+
+  # Every record, newest first (audit writes are rare: one partition is enough).
+  global_secondary_index {
+    name            = "log-at"
+    hash_key        = "log"
+    range_key       = "at_key"
+    projection_type = "ALL"
+  }
+
+  point_in_time_recovery {
+    enabled = true
+  }
+
+  server_side_encryption {
+    enabled     = true
+    kms_key_arn = aws_kms_key.data.arn
+  }
+}

@@ -22,6 +22,15 @@ from coldchain.adapters.dynamodb import (
     TELEMETRY_PK,
     TELEMETRY_SK,
 )
+from coldchain.adapters.dynamodb_audit import (
+    AUDIT_AT,
+    AUDIT_KIND,
+    AUDIT_KIND_INDEX,
+    AUDIT_LOG,
+    AUDIT_PK,
+    AUDIT_SK,
+    AUDIT_TIME_INDEX,
+)
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
@@ -40,6 +49,7 @@ class AwsStack:
     dlq_url: str
     alarms: str
     topic_arn: str
+    audit: str
 
 
 def create_stack(prefix: str = "coldchain") -> AwsStack:
@@ -109,10 +119,52 @@ def create_stack(prefix: str = "coldchain") -> AwsStack:
             }
         ],
     )
+    audit = f"{prefix}-audit"
+    dynamodb.create_table(
+        TableName=audit,
+        BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[
+            {"AttributeName": AUDIT_PK, "AttributeType": "S"},
+            {"AttributeName": AUDIT_SK, "AttributeType": "N"},
+            {"AttributeName": AUDIT_KIND, "AttributeType": "S"},
+            {"AttributeName": AUDIT_LOG, "AttributeType": "S"},
+            {"AttributeName": AUDIT_AT, "AttributeType": "S"},
+        ],
+        KeySchema=[
+            {"AttributeName": AUDIT_PK, "KeyType": "HASH"},
+            {"AttributeName": AUDIT_SK, "KeyType": "RANGE"},
+        ],
+        GlobalSecondaryIndexes=[
+            {
+                "IndexName": AUDIT_KIND_INDEX,
+                "KeySchema": [
+                    {"AttributeName": AUDIT_KIND, "KeyType": "HASH"},
+                    {"AttributeName": AUDIT_PK, "KeyType": "RANGE"},
+                ],
+                "Projection": {"ProjectionType": "ALL"},
+            },
+            {
+                "IndexName": AUDIT_TIME_INDEX,
+                "KeySchema": [
+                    {"AttributeName": AUDIT_LOG, "KeyType": "HASH"},
+                    {"AttributeName": AUDIT_AT, "KeyType": "RANGE"},
+                ],
+                "Projection": {"ProjectionType": "ALL"},
+            },
+        ],
+    )
     queue = sqs.create_queue(QueueName=f"{prefix}-dlq")
     topic = boto3.client("sns", region_name=REGION).create_topic(Name=f"{prefix}-alarms")
     return AwsStack(
-        dynamodb, sqs, telemetry, devices, events, queue["QueueUrl"], alarms, topic["TopicArn"]
+        dynamodb,
+        sqs,
+        telemetry,
+        devices,
+        events,
+        queue["QueueUrl"],
+        alarms,
+        topic["TopicArn"],
+        audit,
     )
 
 

@@ -16,7 +16,7 @@ import hcl2
 import pytest
 
 from coldchain import config
-from coldchain.adapters import dynamodb
+from coldchain.adapters import dynamodb, dynamodb_audit
 from coldchain.apps import lambda_handler
 from coldchain.config import profile_from_text
 from coldchain.core.alarm_profile import default_profile, profile_mapping
@@ -217,6 +217,23 @@ def test_table_keys_are_the_adapter_keys() -> None:
     assert unquote(devices["hash_key"]) == dynamodb.DEVICES_PK
     assert unquote(events["hash_key"]) == dynamodb.EVENTS_PK
     assert unquote(events["range_key"]) == dynamodb.EVENTS_SK
+    audit = tables["audit"]
+    assert (unquote(audit["hash_key"]), unquote(audit["range_key"])) == (
+        dynamodb_audit.AUDIT_PK,
+        dynamodb_audit.AUDIT_SK,
+    )
+    indexes = {unquote(i["name"]): i for i in audit["global_secondary_index"]}
+    assert set(indexes) == {dynamodb_audit.AUDIT_KIND_INDEX, dynamodb_audit.AUDIT_TIME_INDEX}
+    kind, log = indexes[dynamodb_audit.AUDIT_KIND_INDEX], indexes[dynamodb_audit.AUDIT_TIME_INDEX]
+    assert (unquote(kind["hash_key"]), unquote(kind["range_key"])) == (
+        dynamodb_audit.AUDIT_KIND,
+        dynamodb_audit.AUDIT_PK,
+    )
+    assert (unquote(log["hash_key"]), unquote(log["range_key"])) == (
+        dynamodb_audit.AUDIT_LOG,
+        dynamodb_audit.AUDIT_AT,
+    )
+    assert "ttl" not in audit  # audit records are never expired by the store
     for table in tables.values():
         assert table["point_in_time_recovery"][0]["enabled"] is True
         assert unquote(table["billing_mode"]) == "PAY_PER_REQUEST"

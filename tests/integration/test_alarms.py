@@ -182,3 +182,35 @@ def test_a_hanging_webhook_does_not_slow_ingestion(stack: Stack) -> None:
         assert {"Early", "High", "Shock"} <= rules
         pending = stack.count("outbox", "delivered_at IS NULL AND channel = 'webhook'")
         assert pending >= 1  # waiting for the webhook, not lost
+
+
+def test_the_default_profile_raises_freezing_within_two_readings(stack: Stack) -> None:
+    stack.start_worker()  # the built-in profile
+    device = stack.simulate(
+        "--device-id",
+        "reefer-f",
+        "--interval",
+        "0.5",
+        "--scenario",
+        "freezing",
+        "--duration",
+        "60",
+    )
+    try:
+
+        def freezing() -> list[tuple[str, ...]]:
+            return stack.rows(
+                "SELECT severity, started_at, raised_at FROM alarms WHERE rule = 'Freezing'"
+            )
+
+        wait_until(lambda: bool(freezing()), 60, "a Freezing alarm")
+        [(severity, started_at, raised_at)] = freezing()
+        assert severity == "critical"
+        below = stack.rows(
+            "SELECT ts FROM readings WHERE device_id = 'reefer-f' AND temperature_c < 0 "
+            "ORDER BY ts LIMIT 2"
+        )
+        assert (started_at, raised_at) == (below[0][0], below[1][0])  # the second one below 0
+    finally:
+        device.send_signal(signal.SIGINT)
+        device.communicate(timeout=30)

@@ -75,7 +75,8 @@ def _n(value: float | int) -> AttributeValueTypeDef:
     return {"N": format(Decimal(repr(value)), "f")}
 
 
-def _error(exc: ClientError | BotoCoreError, action: str) -> StorageError:
+def storage_error(exc: ClientError | BotoCoreError, action: str) -> StorageError:
+    """An SDK error as one of ours: throttling and network trouble are retryable."""
     code = exc.response["Error"]["Code"] if isinstance(exc, ClientError) else ""
     if isinstance(exc, BotoCoreError) or code in _RETRYABLE:
         return StorageUnavailableError(f"DynamoDB {action} failed: {exc}")
@@ -172,13 +173,13 @@ class DynamoReadingStore:
             )
         except ClientError as exc:
             if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
-                raise _error(exc, "put_item") from exc
+                raise storage_error(exc, "put_item") from exc
             old = cast("Item | None", exc.response.get("Item"))
             existing = item_reading(old) if old else self._get(reading)
             outcome = Outcome.DUPLICATE if existing == reading else Outcome.CONFLICT
             return outcome, existing
         except BotoCoreError as exc:
-            raise _error(exc, "put_item") from exc
+            raise storage_error(exc, "put_item") from exc
         if self._record_latest:
             self._record_device(reading)
         return Outcome.STORED, None
@@ -194,7 +195,7 @@ class DynamoReadingStore:
                 ConsistentRead=True,
             )
         except (ClientError, BotoCoreError) as exc:
-            raise _error(exc, "get_item") from exc
+            raise storage_error(exc, "get_item") from exc
         item = found.get("Item")
         return item_reading(item) if item else None
 
@@ -226,7 +227,7 @@ class DynamoReadingStore:
             )
         except ClientError as exc:
             if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
-                raise _error(exc, "update_item") from exc
+                raise storage_error(exc, "update_item") from exc
             # A late reading: it only counts.
             try:
                 self._client.update_item(
@@ -237,9 +238,9 @@ class DynamoReadingStore:
                     ExpressionAttributeValues={":one": {"N": "1"}},
                 )
             except (ClientError, BotoCoreError) as inner:
-                raise _error(inner, "update_item") from inner
+                raise storage_error(inner, "update_item") from inner
         except BotoCoreError as exc:
-            raise _error(exc, "update_item") from exc
+            raise storage_error(exc, "update_item") from exc
 
     def recent(self, device_id: str, until: str, limit: int) -> list[Reading]:
         try:
@@ -253,7 +254,7 @@ class DynamoReadingStore:
                 ConsistentRead=True,
             )
         except (ClientError, BotoCoreError) as exc:
-            raise _error(exc, "query") from exc
+            raise storage_error(exc, "query") from exc
         return [item_reading(item) for item in reversed(found.get("Items", []))]
 
     def between(self, device_id: str, start: str, end: str) -> Iterator[Reading]:
@@ -293,7 +294,7 @@ class DynamoReadingStore:
             try:
                 page = self._client.query(**request)
             except (ClientError, BotoCoreError) as exc:
-                raise _error(exc, "query") from exc
+                raise storage_error(exc, "query") from exc
             yield from (item_reading(item) for item in page.get("Items", []))
             last = page.get("LastEvaluatedKey")
             if not last:
@@ -307,7 +308,7 @@ class DynamoReadingStore:
             try:
                 page = self._client.scan(**request)
             except (ClientError, BotoCoreError) as exc:
-                raise _error(exc, "scan") from exc
+                raise storage_error(exc, "scan") from exc
             items.extend(page.get("Items", []))
             if not page.get("LastEvaluatedKey"):
                 break
@@ -349,7 +350,7 @@ class DynamoEventStore:
             try:
                 self._client.put_item(TableName=self._table, Item=item)
             except (ClientError, BotoCoreError) as exc:
-                raise _error(exc, "put_item") from exc
+                raise storage_error(exc, "put_item") from exc
 
     def list(self, device_id: str | None = None, limit: int = 1000) -> list[Event]:
         request: dict[str, Any] = {"TableName": self._table}
@@ -368,7 +369,7 @@ class DynamoEventStore:
                     else self._client.scan(**request)
                 )
             except (ClientError, BotoCoreError) as exc:
-                raise _error(exc, "read events") from exc
+                raise storage_error(exc, "read events") from exc
             items.extend(page.get("Items", []))
             if not page.get("LastEvaluatedKey"):
                 break
@@ -483,7 +484,7 @@ class DynamoAlarmStore:
                 TableName=self._table, Key={ALARMS_PK: {"S": alarm_id}}, ConsistentRead=True
             )
         except (ClientError, BotoCoreError) as exc:
-            raise _error(exc, "get_item") from exc
+            raise storage_error(exc, "get_item") from exc
         item = found.get("Item")
         return None if item is None else _item_alarm(item)
 
@@ -499,14 +500,14 @@ class DynamoAlarmStore:
             try:
                 self._client.put_item(TableName=self._table, Item=_alarm_item(alarm))
             except (ClientError, BotoCoreError) as exc:
-                raise _error(exc, "put_item") from exc
+                raise storage_error(exc, "put_item") from exc
 
     def delete(self, alarm_ids: Sequence[str]) -> None:
         for alarm_id in alarm_ids:
             try:
                 self._client.delete_item(TableName=self._table, Key={ALARMS_PK: {"S": alarm_id}})
             except (ClientError, BotoCoreError) as exc:
-                raise _error(exc, "delete_item") from exc
+                raise storage_error(exc, "delete_item") from exc
 
     def _all(self, request: dict[str, Any], query: bool) -> list[Alarm]:
         alarms: list[Alarm] = []
@@ -514,7 +515,7 @@ class DynamoAlarmStore:
             try:
                 page = self._client.query(**request) if query else self._client.scan(**request)
             except (ClientError, BotoCoreError) as exc:
-                raise _error(exc, "read alarms") from exc
+                raise storage_error(exc, "read alarms") from exc
             alarms.extend(_item_alarm(item) for item in page.get("Items", []))
             if not page.get("LastEvaluatedKey"):
                 return alarms
@@ -586,7 +587,7 @@ class DynamoDeviceStateStore:
                             found[state.device_id] = state
                     request = cast("dict[str, Any]", answer.get("UnprocessedKeys") or {})
         except (ClientError, BotoCoreError) as exc:
-            raise _error(exc, "batch_get_item") from exc
+            raise storage_error(exc, "batch_get_item") from exc
         return found
 
     def put(self, state: DeviceState, expected_version: int) -> None:
@@ -633,9 +634,9 @@ class DynamoDeviceStateStore:
                 raise StateConflictError(
                     f"{state.device_id}: state changed since it was read"
                 ) from exc
-            raise _error(exc, "update_item") from exc
+            raise storage_error(exc, "update_item") from exc
         except BotoCoreError as exc:
-            raise _error(exc, "update_item") from exc
+            raise storage_error(exc, "update_item") from exc
 
     def all(self) -> Iterator[DeviceState]:
         request: dict[str, Any] = {"TableName": self._table}
@@ -643,7 +644,7 @@ class DynamoDeviceStateStore:
             try:
                 page = self._client.scan(**request)
             except (ClientError, BotoCoreError) as exc:
-                raise _error(exc, "scan") from exc
+                raise storage_error(exc, "scan") from exc
             for item in page.get("Items", []):
                 if STATE_ATTRIBUTE in item:
                     yield _item_state(item)

@@ -8,6 +8,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 
 from coldchain.core.alarms import Alarm, AlarmState
+from coldchain.core.audit import AuditRecord
 from coldchain.core.device_state import DeviceState
 from coldchain.core.errors import StateConflictError
 from coldchain.core.events import Event, event_order
@@ -233,3 +234,28 @@ class MemoryDeviceStateStore:
 
     def all(self) -> Iterator[DeviceState]:
         return iter([self._states[d] for d in sorted(self._states)])
+
+
+class MemoryAuditLog:
+    """The audit trail in a dict; appends only, like the SQLite and DynamoDB logs."""
+
+    def __init__(self) -> None:
+        self._records: dict[str, list[AuditRecord]] = {}
+        self._order: list[AuditRecord] = []
+
+    def append(self, record: AuditRecord) -> None:
+        records = self._records.setdefault(record.subject, [])
+        if any(r.seq == record.seq for r in records):
+            raise StateConflictError(f"{record.subject}: record {record.seq} exists")
+        records.append(record)
+        self._order.append(record)
+
+    def history(self, subject: str) -> list[AuditRecord]:
+        return sorted(self._records.get(subject, []), key=lambda r: r.seq)
+
+    def subjects(self, prefix: str) -> list[str]:
+        return sorted(s for s in self._records if s.startswith(prefix))
+
+    def recent(self, limit: int) -> list[AuditRecord]:
+        ordered = sorted(self._order, key=lambda r: (r.at, r.subject, r.seq), reverse=True)
+        return ordered[:limit]

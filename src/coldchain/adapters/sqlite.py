@@ -19,12 +19,16 @@ from typing import Any, Final
 
 from coldchain.core.alarm_profile import AlarmProfile, profile_from_mapping, profile_mapping
 from coldchain.core.alarms import Acknowledgement, Alarm, AlarmState
+from coldchain.core.audit import AuditRecord, record_from_document
 from coldchain.core.device_state import DeviceState, state_document, state_from_document
 from coldchain.core.errors import (
+    Issue,
+    NotFoundError,
     StateConflictError,
     StorageError,
     StorageUnavailableError,
     StoreLostError,
+    ValidationError,
 )
 from coldchain.core.events import Event, EventKind
 from coldchain.core.messages import (
@@ -176,6 +180,23 @@ MIGRATIONS: Final[tuple[str, ...]] = (
         document TEXT NOT NULL
     ) STRICT;
     """,
+    # 7: the audit trail (shipments, acknowledgements, decisions): append-only; triggers
+    #    refuse an UPDATE or DELETE, so not even a bug in this code can rewrite history.
+    """
+    CREATE TABLE audit_log (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        subject TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        at TEXT NOT NULL,
+        document TEXT NOT NULL,
+        UNIQUE (subject, seq)
+    ) STRICT;
+    CREATE INDEX audit_by_time ON audit_log (at);
+    CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit_log
+    BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+    CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit_log
+    BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+    """,
 )
 
 _UNAVAILABLE_MARKERS: Final = ("locked", "readonly", "read-only", "disk", "full", "unable to open")
@@ -187,6 +208,17 @@ _READ_COLUMNS: Final = (
     "device_id, ts, temperature_c, humidity_pct, shock_g, battery_pct, "
     "latitude, longitude, fleet_id, firmware_version, seq"
 )
+
+
+def _statements(script: str) -> Iterator[str]:
+    """The statements of a migration script (a trigger's body holds semicolons too)."""
+    pending = ""
+    for piece in script.split(";"):
+        pending += piece + ";"
+        if sqlite3.complete_statement(pending):
+            if pending.strip(" \n;"):
+                yield pending
+            pending = ""
 
 
 @contextmanager
@@ -278,9 +310,8 @@ class SqliteDatabase:
             with _translated():
                 self._conn.execute("BEGIN IMMEDIATE")
                 try:
-                    for statement in script.split(";"):
-                        if statement.strip():
-                            self._conn.execute(statement)
+                    for statement in _statements(script):
+                        self._conn.execute(statement)
                     self._conn.execute(f"PRAGMA user_version={version:d}")
                     self._conn.execute("COMMIT")
                 except BaseException:
@@ -734,6 +765,27 @@ class SqliteAlarmStore:
             ).fetchone()
         return None if row is None else _row_alarm(row)
 
+    def resolve(self, prefix: str) -> str:
+        """The one alarm id that is ``prefix`` or starts with it (ids are shown whole, and a
+        short unique prefix is accepted, as git does).
+
+        Raises:
+            NotFoundError: no alarm id starts with it.
+            ValidationError: several do (they are named).
+        """
+        with _translated():
+            rows = self._db.connection.execute(
+                "SELECT id FROM alarms WHERE substr(id, 1, ?) = ? ORDER BY id LIMIT 6",
+                (len(prefix), prefix),
+            ).fetchall()
+        ids = [alarm_id for (alarm_id,) in rows]
+        if prefix in ids or len(ids) == 1:
+            return prefix if prefix in ids else ids[0]
+        if not ids:
+            raise NotFoundError(f"no alarm {prefix!r}")
+        shown = ", ".join(ids[:5]) + (", ..." if len(ids) > 5 else "")
+        raise ValidationError([Issue("alarm", f"{prefix!r} is ambiguous: {shown}")])
+
     def save(self, alarms: Sequence[Alarm]) -> None:
         if not alarms:
             return
@@ -973,3 +1025,44 @@ class SqliteProfileRecord:
         if row is None:
             return None
         return profile_from_mapping(json.loads(row[0]), source="the worker's recorded profile")
+
+
+class SqliteAuditLog:
+    """The audit trail in SQLite; see :class:`coldchain.core.audit.AuditLog`."""
+
+    def __init__(self, db: SqliteDatabase) -> None:
+        self._db = db
+
+    def append(self, record: AuditRecord) -> None:
+        document = json.dumps(record.document(), separators=(",", ":"))
+        with self._db.transaction(), _translated():
+            try:
+                self._db.connection.execute(
+                    "INSERT INTO audit_log (subject, seq, at, document) VALUES (?, ?, ?, ?)",
+                    (record.subject, record.seq, to_canonical(record.at), document),
+                )
+            except sqlite3.IntegrityError:
+                raise StateConflictError(f"{record.subject}: record {record.seq} exists") from None
+
+    def history(self, subject: str) -> list[AuditRecord]:
+        return self._select("WHERE subject = ? ORDER BY seq", (subject,))
+
+    def subjects(self, prefix: str) -> list[str]:
+        with _translated():
+            rows = self._db.connection.execute(
+                "SELECT DISTINCT subject FROM audit_log WHERE substr(subject, 1, ?) = ? "
+                "ORDER BY subject",
+                (len(prefix), prefix),
+            ).fetchall()
+        return [subject for (subject,) in rows]
+
+    def recent(self, limit: int) -> list[AuditRecord]:
+        return self._select("ORDER BY at DESC, subject DESC, seq DESC LIMIT ?", (limit,))
+
+    def _select(self, where: str, params: tuple[object, ...]) -> list[AuditRecord]:
+        with _translated():
+            rows = self._db.connection.execute(
+                f"SELECT document FROM audit_log {where}",
+                params,
+            ).fetchall()
+        return [record_from_document(json.loads(document)) for (document,) in rows]

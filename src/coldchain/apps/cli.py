@@ -26,12 +26,18 @@ from coldchain.adapters.mosquitto import BrokerConfig, MosquittoProcess
 from coldchain.adapters.mqtt import MqttConsumer
 from coldchain.adapters.notify import Channel, LogChannel, SmtpChannel, WebhookChannel
 from coldchain.adapters.pki import LocalPki
-from coldchain.adapters.sqlite import SqliteAlarmStore, SqliteDatabase, SqliteDeviceStateStore
+from coldchain.adapters.sqlite import (
+    SqliteAlarmStore,
+    SqliteAuditLog,
+    SqliteDatabase,
+    SqliteDeviceStateStore,
+)
 from coldchain.apps.clictx import as_duration, open_store, settings_of
 from coldchain.apps.dashboard.commands import COMMANDS as DASHBOARD_COMMANDS
 from coldchain.apps.dispatcher import Dispatcher
 from coldchain.apps.operator_cli import COMMANDS as OPERATOR_COMMANDS
 from coldchain.apps.render import alarm_document, print_alarms
+from coldchain.apps.shipment_cli import COMMANDS as SHIPMENT_COMMANDS
 from coldchain.apps.simulator.run import (
     DEFAULT_DEVICE_ID,
     MQTTS_PORT,
@@ -579,20 +585,22 @@ def alarms_ack(
     Example: coldchain alarms ack 3f2a9c1b7d0e --comment "moved to cold room"
     """
     database = open_store(settings_of(ctx).override(db_path=db))
+    who = by or getpass.getuser()
     try:
         with database.transaction():
-            acked = acknowledge_alarm(
-                SqliteAlarmStore(database),
-                alarm_id,
-                by or getpass.getuser(),
+            alarms = SqliteAlarmStore(database)
+            acked, record = acknowledge_alarm(
+                alarms,
+                SqliteAuditLog(database),
+                alarms.resolve(alarm_id),
+                who,
                 comment,
                 datetime.now(UTC),
             )
     finally:
         database.close()
-    click.echo(
-        f"acknowledged {acked.id} ({acked.rule} on {acked.device_id}) by {by or getpass.getuser()}"
-    )
+    again = "" if record.seq == 1 else f" (acknowledgement {record.seq}; the earlier ones are kept)"
+    click.echo(f"acknowledged {acked.id} ({acked.rule} on {acked.device_id}) by {who}{again}")
 
 
 @cli.group()
@@ -673,7 +681,7 @@ def _path(flag: Path | None, env: str | None) -> Path | None:
     return flag if flag is not None else (Path(env) if env else None)
 
 
-for _command in (*OPERATOR_COMMANDS, *DASHBOARD_COMMANDS):
+for _command in (*OPERATOR_COMMANDS, *SHIPMENT_COMMANDS, *DASHBOARD_COMMANDS):
     cli.add_command(_command)
 
 

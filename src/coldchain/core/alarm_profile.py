@@ -95,7 +95,8 @@ class AlarmProfile:
 
 
 def default_profile() -> AlarmProfile:
-    """The original reference's early-warning tier plus the pharma 2-8 °C rules."""
+    """The original reference's early-warning tier, an early freezing alarm, and the
+    pharma 2-8 °C rules."""
     low, high = 2.0, 8.0  # the band, written once
     return AlarmProfile(
         name="default",
@@ -107,6 +108,17 @@ def default_profile() -> AlarmProfile:
                 high,
                 RuleKind.CONSECUTIVE,
                 Severity.WARNING,
+                count=2,
+            ),
+            # Freezing destroys vaccines faster than warmth: critical at the second reading
+            # below 0 °C, long before the 15-minute low-temperature rule.
+            Rule(
+                "Freezing",
+                "temperature_c",
+                "<",
+                0.0,
+                RuleKind.CONSECUTIVE,
+                Severity.CRITICAL,
                 count=2,
             ),
             Rule("BatteryLow", "battery_pct", "<", 15.0, RuleKind.INSTANT, Severity.WARNING),

@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Protocol
 
+from coldchain.core.audit import AuditLog, AuditRecord, next_record
 from coldchain.core.errors import Issue, NotFoundError, ValidationError
 from coldchain.core.rules import Occurrence, Severity
 from coldchain.core.timestamps import to_canonical
@@ -101,18 +102,31 @@ class _AlarmReader(Protocol):
     def save(self, alarms: Sequence[Alarm]) -> None: ...
 
 
+def alarm_subject(alarm_id_: str) -> str:
+    """The alarm's subject in the audit trail."""
+    return f"alarm/{alarm_id_}"
+
+
 def acknowledge_alarm(
-    store: _AlarmReader, alarm_id_: str, by: str, comment: str, at: datetime
-) -> Alarm:
-    """Acknowledge a stored alarm.
+    store: _AlarmReader, audit: AuditLog, alarm_id_: str, by: str, comment: str, at: datetime
+) -> tuple[Alarm, AuditRecord]:
+    """Acknowledge a stored alarm: the acknowledgement is appended to the audit trail; the
+    alarm record keeps the first one (a second acknowledgement never overwrites it).
 
     Raises:
         NotFoundError: no alarm has that id.
         ValidationError: the comment or the name is empty.
+        StateConflictError: someone acknowledged it at the same moment; try again.
     """
     alarm = store.get(alarm_id_)
     if alarm is None:
         raise NotFoundError(f"no alarm {alarm_id_!r}")
     acked = acknowledge(alarm, by, comment, at)
-    store.save([acked])
-    return acked
+    subject = alarm_subject(alarm.id)
+    data = {"rule": alarm.rule, "device_id": alarm.device_id, "state": alarm.state.value}
+    record = next_record(audit.history(subject), subject, "acknowledged", by, at, comment, data)
+    audit.append(record)
+    if alarm.acknowledgement is None:
+        store.save([acked])
+        return acked, record
+    return alarm, record

@@ -14,6 +14,7 @@ from typing import Any, Final
 
 from coldchain.adapters.sqlite import (
     SqliteAlarmStore,
+    SqliteAuditLog,
     SqliteDatabase,
     SqliteDeviceStateStore,
     SqliteEventStore,
@@ -150,7 +151,14 @@ class Api:
     def acknowledge(self, alarm_id: str, by: str, comment: str) -> dict[str, Any]:
         """``by`` is the signed-in user, never a name the client sent."""
         with self.db.transaction():
-            acked = acknowledge_alarm(SqliteAlarmStore(self.db), alarm_id, by, comment, self.now())
+            acked, _ = acknowledge_alarm(
+                SqliteAlarmStore(self.db),
+                SqliteAuditLog(self.db),
+                alarm_id,
+                by,
+                comment,
+                self.now(),
+            )
         return alarm_document(acked)
 
     # -- parameters ----------------------------------------------------------------------
