@@ -246,3 +246,46 @@ def test_status_and_band_follow_the_profile_the_worker_recorded(tmp_path: Path) 
     one, two = devices
     assert (one["seconds_since"], one["status"]) == (600.0, "ok")  # 10 min: not yet silent
     assert two["status"] == "silent"  # an hour
+
+
+def test_shipments_through_the_api_as_the_signed_in_users(tmp_path: Path) -> None:
+    path = fill(tmp_path / "d.db")
+    with running_dashboard(path, clock=lambda: NOW) as running:
+        base = f"{running.base}/api/shipments"
+        body = {
+            "id": "SH-7",
+            "product": "Vaccine X",
+            "origin": "Hamburg",
+            "destination": "Vienna",
+            "devices": ["dev-1", "dev-2"],
+        }
+        with running.client("viewer") as viewer:
+            assert viewer.post(base, json=body).status_code == 403
+        with running.client("operator") as operator:
+            created = operator.post(base, json=body)
+            assert created.status_code == 201, created.text
+            assert operator.post(f"{base}/SH-7/start", json={}).json()["status"] == "active"
+            again = operator.post(base, json={**body, "id": "SH-8", "devices": ["dev-2"]})
+            assert again.status_code == 201
+            refused = operator.post(f"{base}/SH-8/start", json={})
+            assert refused.status_code == 400
+            assert "dev-2 is on active shipment SH-7" in refused.json()["error"]
+            assert operator.post(f"{base}/SH-7/end", json={}).status_code == 200
+            decision = {"decision": "release", "reason": "clean"}
+            assert operator.post(f"{base}/SH-7/decision", json=decision).status_code == 403
+            listed = operator.get(base, params={"status": "ended"}).json()
+        with running.client("qa") as qa:
+            decided = qa.post(f"{base}/SH-7/decision", json=decision)
+            assert decided.status_code == 200, decided.text
+            shown = qa.get(f"{base}/SH-7").json()
+            audit = qa.get(f"{running.base}/api/audit").json()
+    assert [s["id"] for s in listed] == ["SH-7"]
+    assert shown["decision"]["by"] == "qa"
+    assert shown["decision"]["meaning"] == "reviewed and released"
+    assert [(r["action"], r["by"]) for r in shown["audit"]] == [
+        ("created", "operator"),
+        ("started", "operator"),
+        ("ended", "operator"),
+        ("decided", "qa"),
+    ]
+    assert audit[0]["action"] == "decided"  # newest first

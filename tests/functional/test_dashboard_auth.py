@@ -101,7 +101,7 @@ def test_sign_in_sets_a_strict_http_only_cookie_and_sign_out_ends_the_session(
         assert wrong.json() == nobody.json() == {"error": "wrong name or password"}
         signed_in = client.post("/api/session", json={"name": "operator", "password": PASSWORD})
         assert signed_in.status_code == 200
-        assert signed_in.json()["permissions"] == ["read", "acknowledge alarms"]
+        assert signed_in.json()["permissions"] == ["read", "acknowledge alarms", "manage shipments"]
         cookie = signed_in.headers["set-cookie"]
         assert cookie.startswith("coldchain-session=")
         for attribute in ("HttpOnly", "SameSite=strict", "Path=/", "Max-Age=43200"):

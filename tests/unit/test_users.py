@@ -31,9 +31,12 @@ def test_an_unknown_role_names_the_known_ones() -> None:
     ("role", "allowed"),
     [
         (Role.VIEWER, ["read"]),
-        (Role.OPERATOR, ["read", "acknowledge alarms"]),
-        (Role.QA, ["read", "acknowledge alarms"]),
-        (Role.ADMIN, ["read", "acknowledge alarms", "manage users"]),
+        (Role.OPERATOR, ["read", "acknowledge alarms", "manage shipments"]),
+        (Role.QA, ["read", "acknowledge alarms", "manage shipments", "decide release"]),
+        (
+            Role.ADMIN,
+            ["read", "acknowledge alarms", "manage shipments", "decide release", "manage users"],
+        ),
     ],
 )
 def test_each_role_may_what_the_roles_below_may(role: Role, allowed: list[str]) -> None:

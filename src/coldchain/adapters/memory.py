@@ -257,5 +257,5 @@ class MemoryAuditLog:
         return sorted(s for s in self._records if s.startswith(prefix))
 
     def recent(self, limit: int) -> list[AuditRecord]:
-        ordered = sorted(self._order, key=lambda r: (r.at, r.subject, r.seq), reverse=True)
-        return ordered[:limit]
+        ordered = sorted(enumerate(self._order), key=lambda p: (p[1].at, p[0]), reverse=True)
+        return [record for _, record in ordered[:limit]]  # ties: the newest appended first

@@ -1057,7 +1057,7 @@ class SqliteAuditLog:
         return [subject for (subject,) in rows]
 
     def recent(self, limit: int) -> list[AuditRecord]:
-        return self._select("ORDER BY at DESC, subject DESC, seq DESC LIMIT ?", (limit,))
+        return self._select("ORDER BY at DESC, id DESC LIMIT ?", (limit,))  # ties: newest first
 
     def _select(self, where: str, params: tuple[object, ...]) -> list[AuditRecord]:
         with _translated():

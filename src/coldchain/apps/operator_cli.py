@@ -29,7 +29,7 @@ from coldchain.adapters.sqlite import (
 from coldchain.adapters.sqlite_queries import SqliteReadModel
 from coldchain.apps.clictx import open_store, settings_of, window
 from coldchain.apps.local_ingest import local_ingest
-from coldchain.apps.render import add_row, alarm_document, local, plain, span
+from coldchain.apps.render import add_row, alarm_document, keep_whole, local, plain, span
 from coldchain.apps.reports import render_html, render_pdf, summary_document, write_csv
 from coldchain.config import load_profile_file
 from coldchain.core.alarm_profile import AlarmProfile, default_profile, profile_mapping
@@ -107,7 +107,7 @@ def devices(ctx: click.Context, fleet: str | None, output: str, db: Path | None)
             row["firmware_version"] or "-",
             row["status"],
         )
-    Console().print(table)
+    Console().print(keep_whole(table, "device", "fleet"))
 
 
 @click.group()
@@ -294,7 +294,7 @@ def excursions(
             span(a.duration.total_seconds()),
             f"{a.peak:g}",
         )
-    Console().print(table)
+    Console().print(keep_whole(table, "device"))
 
 
 @click.group()
@@ -353,7 +353,7 @@ def dlq_list(ctx: click.Context, limit: int, output: str, db: Path | None) -> No
             str(d["attempts"]),
             str(d["reason"]),
         )
-    Console().print(table)
+    Console().print(keep_whole(table, "id", "topic"))
 
 
 @dlq.command("replay")

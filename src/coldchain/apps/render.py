@@ -11,6 +11,7 @@ from rich.table import Table
 from rich.text import Text
 
 from coldchain.core.alarms import Alarm
+from coldchain.core.shipments import Shipment
 from coldchain.core.timestamps import to_canonical
 
 # C0 and C1 controls (ESC starts a terminal escape sequence), DEL, zero-width and
@@ -27,6 +28,17 @@ def plain(value: object) -> Text:
 def add_row(table: Table, *cells: object) -> None:
     """A table row of :func:`plain` cells: device-supplied strings stay inert."""
     table.add_row(*(plain(cell) for cell in cells))
+
+
+def keep_whole(table: Table, *headers: str) -> Table:
+    """Columns that are never cut or wrapped (ids: what the next command needs is copied from
+    them); the others give way. Call after the rows are added."""
+    for column in table.columns:
+        if column.header in headers:
+            cells = [c.cell_len if isinstance(c, Text) else len(str(c)) for c in column.cells]
+            column.no_wrap = True
+            column.min_width = max([len(str(column.header)), *cells])
+    return table
 
 
 def local(moment: datetime | None) -> str:
@@ -91,4 +103,35 @@ def print_alarms(alarms: list[Alarm], console: Console | None = None) -> None:
             f"{alarm.peak:g}",
             "-" if ack is None else f"{ack.by}: {ack.comment}",
         )
-    (console or Console()).print(table)
+    (console or Console()).print(keep_whole(table, "id", "device"))
+
+
+def shipment_document(shipment: Shipment) -> dict[str, Any]:
+    decision = shipment.decision
+    return {
+        "id": shipment.id,
+        "status": shipment.status.value,
+        "product": shipment.product,
+        "profile": shipment.profile,
+        "origin": shipment.origin,
+        "destination": shipment.destination,
+        "devices": list(shipment.devices),
+        "planned_start": _canonical(shipment.planned_start),
+        "planned_end": _canonical(shipment.planned_end),
+        "started_at": _canonical(shipment.started_at),
+        "ended_at": _canonical(shipment.ended_at),
+        "created_by": shipment.created_by,
+        "decision": None
+        if decision is None
+        else {
+            "decision": decision.decision.value,
+            "meaning": decision.meaning,
+            "reason": decision.reason,
+            "by": decision.by,
+            "at": to_canonical(decision.at),
+        },
+    }
+
+
+def _canonical(moment: datetime | None) -> str | None:
+    return None if moment is None else to_canonical(moment)

@@ -17,11 +17,11 @@ from rich.table import Table
 
 from coldchain.adapters.sqlite import SqliteAuditLog, SqliteDatabase, SqliteProfileRecord
 from coldchain.apps.clictx import open_store, settings_of
-from coldchain.apps.render import add_row, local
+from coldchain.apps.render import add_row, keep_whole, local, shipment_document
 from coldchain.core.alarm_profile import default_profile
 from coldchain.core.audit import AuditRecord
 from coldchain.core.shipments import Decision, Shipment, Shipments, ShipmentStatus
-from coldchain.core.timestamps import parse_iso, to_canonical
+from coldchain.core.timestamps import parse_iso
 
 T = TypeVar("T")
 
@@ -64,37 +64,6 @@ def _profile_name(database: SqliteDatabase) -> str:
     return (SqliteProfileRecord(database).remembered() or default_profile()).name
 
 
-def shipment_document(shipment: Shipment) -> dict[str, Any]:
-    decision = shipment.decision
-    return {
-        "id": shipment.id,
-        "status": shipment.status.value,
-        "product": shipment.product,
-        "profile": shipment.profile,
-        "origin": shipment.origin,
-        "destination": shipment.destination,
-        "devices": list(shipment.devices),
-        "planned_start": _canonical(shipment.planned_start),
-        "planned_end": _canonical(shipment.planned_end),
-        "started_at": _canonical(shipment.started_at),
-        "ended_at": _canonical(shipment.ended_at),
-        "created_by": shipment.created_by,
-        "decision": None
-        if decision is None
-        else {
-            "decision": decision.decision.value,
-            "meaning": decision.meaning,
-            "reason": decision.reason,
-            "by": decision.by,
-            "at": to_canonical(decision.at),
-        },
-    }
-
-
-def _canonical(moment: datetime | None) -> str | None:
-    return None if moment is None else to_canonical(moment)
-
-
 def _rows(documents: list[dict[str, Any]], columns: list[str], output: str, title: str) -> None:
     if output == "json":
         click.echo(json.dumps(documents, indent=2))
@@ -108,10 +77,10 @@ def _rows(documents: list[dict[str, Any]], columns: list[str], output: str, titl
     table = Table(title=title)
     for column in columns:
         # Ids are never cut: they are what the next command needs.
-        table.add_column(column, no_wrap=column in ("id", "subject"), overflow="fold")
+        table.add_column(column)
     for document in documents:
         add_row(table, *(_cell(document.get(c)) for c in columns))
-    Console().print(table)
+    Console().print(keep_whole(table, "id", "subject", "devices"))
 
 
 def _cell(value: object) -> str:

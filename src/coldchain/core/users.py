@@ -55,12 +55,16 @@ class Action(Enum):
 
     READ = "read"
     ACKNOWLEDGE_ALARM = "acknowledge alarms"
+    MANAGE_SHIPMENTS = "manage shipments"
+    DECIDE_RELEASE = "decide release"
     MANAGE_USERS = "manage users"
 
 
 REQUIRED: Final[dict[Action, Role]] = {
     Action.READ: Role.VIEWER,
     Action.ACKNOWLEDGE_ALARM: Role.OPERATOR,
+    Action.MANAGE_SHIPMENTS: Role.OPERATOR,
+    Action.DECIDE_RELEASE: Role.QA,
     Action.MANAGE_USERS: Role.ADMIN,
 }
 

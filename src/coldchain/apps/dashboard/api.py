@@ -22,12 +22,13 @@ from coldchain.adapters.sqlite import (
     summarise,
 )
 from coldchain.adapters.sqlite_queries import SqliteReadModel
-from coldchain.apps.render import alarm_document
+from coldchain.apps.render import alarm_document, shipment_document
 from coldchain.core.alarm_profile import AlarmProfile, default_profile, profile_mapping
 from coldchain.core.alarms import Alarm, acknowledge_alarm
 from coldchain.core.device_state import with_live_figures
 from coldchain.core.device_status import DeviceStatus, device_status
 from coldchain.core.errors import NotFoundError
+from coldchain.core.shipments import Decision, Shipments, ShipmentStatus
 from coldchain.core.timestamps import parse_iso, to_canonical
 
 MAX_WINDOW: Final = timedelta(days=31)
@@ -36,6 +37,15 @@ MAX_POINTS: Final = 2000
 
 class BadRequestError(Exception):
     """A 400: the message says which parameter and why."""
+
+
+def _optional_time(value: object, name: str) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        return parse_iso(str(value))
+    except ValueError as exc:
+        raise BadRequestError(f"{name}: {exc}") from None
 
 
 @dataclass
@@ -147,6 +157,80 @@ class Api:
 
     def dead_letters(self, query: Mapping[str, str]) -> list[dict[str, Any]]:
         return SqliteReadModel(self.db).dead_letters(self._int(query, "limit", 20, 1, 1000))
+
+    # -- shipments ---------------------------------------------------------------------------
+    def _shipments(self) -> Shipments:
+        return Shipments(SqliteAuditLog(self.db))
+
+    def shipments(self, query: Mapping[str, str]) -> list[dict[str, Any]]:
+        status = query.get("status")
+        if status is not None and status not in {s.value for s in ShipmentStatus}:
+            raise BadRequestError("status must be planned, active or ended")
+        wanted = None if status is None else ShipmentStatus(status)
+        return [shipment_document(s) for s in self._shipments().all(wanted)]
+
+    def shipment(self, shipment_id: str) -> dict[str, Any]:
+        """One shipment, its audit trail, and the alarms of its devices while it ran."""
+        shipments = self._shipments()
+        found = shipments.get(shipment_id)
+        alarms: list[Alarm] = []
+        if found.started_at is not None:
+            store = SqliteAlarmStore(self.db)
+            for device_id in found.devices:
+                alarms += [
+                    a
+                    for a in store.list(device_id=device_id, limit=10_000)
+                    if a.started_at >= found.started_at
+                    and (found.ended_at is None or a.started_at <= found.ended_at)
+                ]
+        return {
+            **shipment_document(found),
+            "alarms": [alarm_document(a) for a in self._live(alarms)],
+            "audit": [r.document() for r in shipments.history(shipment_id)],
+        }
+
+    def create_shipment(self, fields: Mapping[str, Any], by: str) -> dict[str, Any]:
+        profile = (SqliteProfileRecord(self.db).remembered() or default_profile()).name
+        with self.db.transaction():
+            created = self._shipments().create(
+                str(fields["id"]),
+                str(fields["product"]),
+                profile,
+                str(fields["origin"]),
+                str(fields["destination"]),
+                [str(d) for d in fields["devices"]],
+                by,
+                self.now(),
+                _optional_time(fields.get("planned_start"), "planned_start"),
+                _optional_time(fields.get("planned_end"), "planned_end"),
+            )
+        return shipment_document(created)
+
+    def shipment_step(self, shipment_id: str, step: str, by: str, reason: str) -> dict[str, Any]:
+        """``start`` or ``end`` a shipment now."""
+        with self.db.transaction():
+            shipments = self._shipments()
+            if step == "start":
+                done = shipments.start(shipment_id, by, self.now(), reason)
+            else:
+                done = shipments.end(shipment_id, by, self.now(), reason)
+        return shipment_document(done)
+
+    def decide(self, shipment_id: str, decision: str, reason: str, by: str) -> dict[str, Any]:
+        try:
+            chosen = Decision(decision)
+        except ValueError:
+            raise BadRequestError("decision must be release, quarantine or reject") from None
+        with self.db.transaction():
+            done = self._shipments().decide(shipment_id, chosen, reason, by, self.now())
+        return shipment_document(done)
+
+    def audit(self, query: Mapping[str, str]) -> list[dict[str, Any]]:
+        log = SqliteAuditLog(self.db)
+        limit = self._int(query, "limit", 100, 1, 10_000)
+        subject = query.get("subject")
+        records = log.history(subject)[:limit] if subject else log.recent(limit)
+        return [r.document() for r in records]
 
     def acknowledge(self, alarm_id: str, by: str, comment: str) -> dict[str, Any]:
         """``by`` is the signed-in user, never a name the client sent."""

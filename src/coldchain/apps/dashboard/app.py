@@ -82,6 +82,29 @@ class Acknowledge(BaseModel):
     comment: str = Field(max_length=2000, description="What was done (required).")
 
 
+class ShipmentIn(BaseModel):
+    """A new shipment (planned; start it with ``POST /api/shipments/{id}/start``)."""
+
+    id: str = Field(max_length=64)
+    product: str = Field(max_length=200)
+    origin: str = Field(max_length=200)
+    destination: str = Field(max_length=200)
+    devices: list[str] = Field(min_length=1, max_length=100)
+    planned_start: str | None = Field(default=None, description="ISO 8601 with a zone")
+    planned_end: str | None = Field(default=None, description="ISO 8601 with a zone")
+
+
+class Step(BaseModel):
+    reason: str = Field(default="", max_length=2000)
+
+
+class DecisionIn(BaseModel):
+    """QA's release decision; a later one corrects it (both stay in the audit trail)."""
+
+    decision: str = Field(description="release, quarantine or reject")
+    reason: str = Field(max_length=2000, description="Why (required).")
+
+
 class Session(BaseModel):
     """Who is signed in and what they may do."""
 
@@ -185,6 +208,14 @@ def create_app(config: AppConfig) -> FastAPI:  # noqa: PLR0915 - routes read bes
 
     def acknowledger(user: Annotated[User, Depends(current_user)]) -> User:
         authorize(user, Action.ACKNOWLEDGE_ALARM)
+        return user
+
+    def shipper(user: Annotated[User, Depends(current_user)]) -> User:
+        authorize(user, Action.MANAGE_SHIPMENTS)
+        return user
+
+    def qa(user: Annotated[User, Depends(current_user)]) -> User:
+        authorize(user, Action.DECIDE_RELEASE)
         return user
 
     def query(**values: str | None) -> dict[str, str]:
@@ -359,7 +390,64 @@ def create_app(config: AppConfig) -> FastAPI:  # noqa: PLR0915 - routes read bes
     def dead_letters(user: Annotated[User, Depends(reader)], limit: str | None = None) -> Response:
         return _json(stores.api().dead_letters(query(limit=limit)))
 
-    # -- the one write -----------------------------------------------------------------------
+    @app.get(
+        "/api/shipments", summary="Shipments (status=planned|active|ended)", tags=["shipments"]
+    )
+    def shipments(user: Annotated[User, Depends(reader)], status: str | None = None) -> Response:
+        return _json(stores.api().shipments(query(status=status)))
+
+    @app.get(
+        "/api/shipments/{shipment_id}",
+        summary="One shipment, its alarms and its audit trail",
+        tags=["shipments"],
+    )
+    def shipment(shipment_id: str, user: Annotated[User, Depends(reader)]) -> Response:
+        return _json(stores.api().shipment(shipment_id))
+
+    @app.get("/api/audit", summary="The audit trail, newest first", tags=["shipments"])
+    def audit(
+        user: Annotated[User, Depends(reader)], subject: str | None = None, limit: str | None = None
+    ) -> Response:
+        return _json(stores.api().audit(query(subject=subject, limit=limit)))
+
+    # -- writes, each as the signed-in user and into the audit trail -------------------------
+    @app.post("/api/shipments", summary="Create a shipment (operator or above)", tags=["shipments"])
+    def create_shipment(body: ShipmentIn, user: Annotated[User, Depends(shipper)]) -> Response:
+        created = stores.api().create_shipment(body.model_dump(), user.name)
+        log.info("shipment %s created by %s", body.id, user.name)
+        return _json(created, 201)
+
+    @app.post(
+        "/api/shipments/{shipment_id}/start",
+        summary="Start a shipment now (operator or above)",
+        tags=["shipments"],
+    )
+    def start_shipment(
+        shipment_id: str, body: Step, user: Annotated[User, Depends(shipper)]
+    ) -> Response:
+        return _json(stores.api().shipment_step(shipment_id, "start", user.name, body.reason))
+
+    @app.post(
+        "/api/shipments/{shipment_id}/end",
+        summary="End a shipment now (operator or above)",
+        tags=["shipments"],
+    )
+    def end_shipment(
+        shipment_id: str, body: Step, user: Annotated[User, Depends(shipper)]
+    ) -> Response:
+        return _json(stores.api().shipment_step(shipment_id, "end", user.name, body.reason))
+
+    @app.post(
+        "/api/shipments/{shipment_id}/decision",
+        summary="Record QA's release decision (qa or above)",
+        tags=["shipments"],
+    )
+    def decide(shipment_id: str, body: DecisionIn, user: Annotated[User, Depends(qa)]) -> Response:
+        done = stores.api().decide(shipment_id, body.decision, body.reason, user.name)
+        log.info("shipment %s decided %s by %s", shipment_id, body.decision, user.name)
+        return _json(done)
+
+    # -- alarms ------------------------------------------------------------------------------
     @app.post(
         "/api/alarms/{alarm_id}/ack",
         summary="Acknowledge an alarm as the signed-in user (operator or above)",

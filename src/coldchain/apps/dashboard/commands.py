@@ -19,7 +19,7 @@ from coldchain.adapters.lockfile import FolderLock
 from coldchain.adapters.sqlite_auth import auth_path
 from coldchain.apps.accounts import Accounts, open_accounts
 from coldchain.apps.clictx import open_store, settings_of
-from coldchain.apps.render import add_row
+from coldchain.apps.render import add_row, keep_whole
 from coldchain.core.errors import ConfigurationError
 from coldchain.core.users import Role
 
@@ -200,7 +200,7 @@ def user_list(ctx: click.Context, output: str, auth_db: Path | None) -> None:
         add_row(
             table, row["name"], row["role"], row["created_at"][:19], row["sessions"], row["tokens"]
         )
-    Console().print(table)
+    Console().print(keep_whole(table, "name"))
 
 
 @user.command("token")
