@@ -153,4 +153,5 @@ def test_an_active_alarm_shows_its_live_peak_though_its_record_is_written_once(
     assert code == 0
     (listed,) = [a for a in json.loads(out) if a["rule"] == "TemperatureExcursion"]
     assert listed["peak"] == 12.5  # the worst so far, from the device's state
+    assert listed["unit"] == "°C"
     assert listed["duration_s"] == 8 * 60  # four 2-minute gaps, the newest excluded

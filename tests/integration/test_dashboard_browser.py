@@ -23,8 +23,11 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.ui import WebDriverWait
 
+from coldchain.adapters.sqlite import SqliteAuditLog, SqliteDatabase
+from coldchain.core.shipments import Shipments
 from coldchain.core.users import Role
 from tests.dashboard import PASSWORD, accounts_for
+from tests.factories import T0
 from tests.stack import Stack, free_port, wait_until
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
@@ -126,6 +129,14 @@ def test_dashboard_shows_the_run_and_acknowledges_an_alarm(
     )
     assert fleet.returncode == 0, fleet.stderr
     wait_until(lambda: stack.count("alarms", "state = 'active'") >= 1, 30, "an active alarm")
+    device_ids = [row[0] for row in stack.rows("SELECT device_id FROM devices ORDER BY device_id")]
+    store = SqliteDatabase(stack.db_path)
+    shipments = Shipments(SqliteAuditLog(store))
+    shipments.create(
+        "SH-BROWSER-1", "Vaccine X", "default", "Hamburg", "Vienna", device_ids[:2], "ana", T0
+    )
+    shipments.start("SH-BROWSER-1", "ana", T0)
+    store.close()
     accounts = accounts_for(stack.db_path)
     accounts.add("ana", Role.OPERATOR, PASSWORD)
     token = accounts.issue_token("ana", "browser test")
@@ -183,6 +194,31 @@ def test_dashboard_shows_the_run_and_acknowledges_an_alarm(
         )
         alarm_id = button.get_attribute("data-id")
         assert alarm_id
+        # At 1280x800 the active alarms and their acknowledge buttons are in view, unscrolled.
+        browser.set_window_size(1280, 800)
+        wait.until(
+            expected_conditions.presence_of_element_located(
+                (By.CSS_SELECTOR, '#w-shipments tr[data-shipment="SH-BROWSER-1"]')
+            )
+        )
+        in_view = browser.execute_script(  # type: ignore[no-untyped-call]
+            "const r = document.querySelector('#w-alarms button.ack').getBoundingClientRect();"
+            "return [r.top >= 0, r.left >= 0, r.bottom <= window.innerHeight,"
+            " r.right <= document.documentElement.clientWidth, window.scrollY];"
+        )
+        assert in_view == [True, True, True, True, 0], in_view
+        row = browser.find_element(By.CSS_SELECTOR, '#w-shipments tr[data-shipment="SH-BROWSER-1"]')
+        assert "active" in row.text
+        assert "Hamburg → Vienna" in row.text
+        statuses = [
+            e.text for e in browser.find_elements(By.CSS_SELECTOR, "#w-heartbeat td.status")
+        ]
+        order = {"alarm": 0, "silent": 1, "ok": 2}
+        assert statuses == sorted(statuses, key=order.__getitem__)  # by trouble
+        assert browser.find_elements(By.CSS_SELECTOR, "#w-trend svg line.tick")  # a y scale
+        ARTIFACTS.mkdir(exist_ok=True)
+        assert browser.save_screenshot(str(ARTIFACTS / "dashboard-1280x800.png"))
+        browser.set_window_size(1400, 1100)
 
         def acknowledgement() -> Any:
             [found] = [a for a in get(f"{base}/api/alarms", token) if a["id"] == alarm_id]

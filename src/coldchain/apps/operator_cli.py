@@ -33,6 +33,7 @@ from coldchain.apps.render import add_row, alarm_document, keep_whole, local, pl
 from coldchain.apps.reports import render_html, render_pdf, summary_document, write_csv
 from coldchain.config import load_profile_file
 from coldchain.core.alarm_profile import AlarmProfile, default_profile, profile_mapping
+from coldchain.core.alarms import peak_unit
 from coldchain.core.device_status import device_status
 from coldchain.core.errors import ConfigurationError, NotFoundError
 from coldchain.core.messages import Message, Outcome
@@ -292,7 +293,7 @@ def excursions(
             local(a.started_at),
             local(a.cleared_at),
             span(a.duration.total_seconds()),
-            f"{a.peak:g}",
+            f"{a.peak:g} {peak_unit(a)}",
         )
     Console().print(keep_whole(table, "device"))
 

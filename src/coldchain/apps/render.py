@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from coldchain.core.alarms import Alarm
+from coldchain.core.alarms import Alarm, peak_unit
 from coldchain.core.shipments import Shipment
 from coldchain.core.timestamps import to_canonical
 
@@ -68,6 +68,7 @@ def alarm_document(alarm: Alarm) -> dict[str, Any]:
         "cleared_at": None if alarm.cleared_at is None else to_canonical(alarm.cleared_at),
         "duration_s": alarm.duration.total_seconds(),
         "peak": alarm.peak,
+        "unit": peak_unit(alarm),
         "detail": alarm.detail,
         "acknowledgement": None
         if ack is None
@@ -100,7 +101,7 @@ def print_alarms(alarms: list[Alarm], console: Console | None = None) -> None:
             alarm.state.value,
             local(alarm.started_at),
             span(alarm.duration.total_seconds()),
-            f"{alarm.peak:g}",
+            f"{alarm.peak:g} {peak_unit(alarm)}",
             "-" if ack is None else f"{ack.by}: {ack.comment}",
         )
     (console or Console()).print(keep_whole(table, "id", "device"))

@@ -12,7 +12,7 @@ from typing import Protocol
 
 from coldchain.core.audit import AuditLog, AuditRecord, next_record
 from coldchain.core.errors import Issue, NotFoundError, ValidationError
-from coldchain.core.rules import Occurrence, Severity
+from coldchain.core.rules import UNITS, Occurrence, Severity
 from coldchain.core.timestamps import to_canonical
 
 SILENCE_RULE = "DeviceSilence"
@@ -54,6 +54,14 @@ class Alarm:
         """From the start of the violation to its clearing (or to the last evidence)."""
         end = self.cleared_at or self.started_at + self.out_of_range
         return max(end - self.started_at, self.out_of_range)
+
+
+def peak_unit(alarm: Alarm) -> str:
+    """The unit of an alarm's peak: its rule's metric (the first word of the rule's
+    description, which every record carries), minutes of quiet for DeviceSilence."""
+    if alarm.rule == SILENCE_RULE:
+        return "min"
+    return UNITS.get(alarm.detail.split(" ", 1)[0], "")
 
 
 def alarm_id(device_id: str, rule: str, started_at: datetime) -> str:

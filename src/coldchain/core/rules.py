@@ -49,6 +49,7 @@ class Severity(StrEnum):
 
 
 METRICS: Final = ("temperature_c", "humidity_pct", "shock_g", "battery_pct")
+UNITS: Final = {"temperature_c": "°C", "humidity_pct": "%", "shock_g": "g", "battery_pct": "%"}
 COMPARISONS: Final[dict[str, Callable[[float, float], bool]]] = {
     ">": operator.gt,
     ">=": operator.ge,
@@ -105,7 +106,7 @@ class Rule:
         return self.duration
 
     def describe(self) -> str:
-        unit = {"temperature_c": " °C", "humidity_pct": " %", "shock_g": " g", "battery_pct": " %"}
+        unit = {metric: f" {symbol}" for metric, symbol in UNITS.items()}
         if self.comparison == OUTSIDE:
             base = f"{self.metric} outside {self.low:g}..{self.threshold:g}{unit[self.metric]}"
         else:

@@ -6,7 +6,11 @@ let BAND = null; // the limits of the worker's alarm profile's band (from /api/p
 const $ = (sel) => document.querySelector(sel);
 const esc = (s) => String(s ?? "").replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c]));
 const ago = (s) => (s < 90 ? `${Math.round(s)} s` : s < 5400 ? `${Math.round(s / 60)} min` : `${(s / 3600).toFixed(1)} h`);
-const local = (iso) => (iso ? new Date(iso).toLocaleString() : "-");
+// One time format everywhere: 24-hour local time with the zone (as the CLI prints it).
+const TIME = new Intl.DateTimeFormat(undefined, { year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit", second: "2-digit", hourCycle: "h23", timeZoneName: "short" });
+const CLOCK = new Intl.DateTimeFormat(undefined, { hour: "2-digit", minute: "2-digit", hourCycle: "h23" });
+const local = (iso) => (iso ? TIME.format(new Date(iso)) : "-");
+const TROUBLE = { alarm: 0, silent: 1, ok: 2 };
 
 let me = null; // {name, role, permissions} of the signed-in user
 
@@ -46,8 +50,13 @@ function chart(seriesByName, { width = 420, height = 180, band = BAND } = {}) {
   const y = (v) => 4 + (1 - (v - lo) / (hi - lo)) * (height - 20);
   const colors = ["#58a6ff", "#3fb950", "#d29922", "#bc8cff", "#39c5cf", "#ff7b72", "#e3b341", "#79c0ff"];
   let svg = `<svg viewBox="0 0 ${width} ${height}" width="100%" role="img">`;
-  for (const [v, label] of limits.map((v) => [v, `${v} °C`])) {
-    svg += `<line x1="${pad}" x2="${width}" y1="${y(v)}" y2="${y(v)}" stroke="#f85149" stroke-dasharray="4 3"/><text x="0" y="${y(v) + 3}">${label}</text>`;
+  // A y-axis scale: about five round ticks, then the band's limits dashed.
+  const step = [0.5, 1, 2, 5, 10, 20].find((s) => (hi - lo) / s <= 6) ?? 50;
+  for (let v = Math.ceil(lo / step) * step; v <= hi; v += step) {
+    svg += `<line class="tick" x1="${pad}" x2="${width}" y1="${y(v)}" y2="${y(v)}" stroke="#263140"/><text x="0" y="${y(v) + 3}">${+v.toFixed(1)} °C</text>`;
+  }
+  for (const v of limits) {
+    svg += `<line class="limit" x1="${pad}" x2="${width}" y1="${y(v)}" y2="${y(v)}" stroke="#f85149" stroke-dasharray="4 3"><title>band limit ${v} °C</title></line>`;
   }
   Object.entries(seriesByName).forEach(([name, points], i) => {
     if (!points.length) return;
@@ -55,9 +64,14 @@ function chart(seriesByName, { width = 420, height = 180, band = BAND } = {}) {
     const upper = points.map((p) => `${x(Date.parse(p.t))},${y(p.max)}`);
     const lower = points.slice().reverse().map((p) => `${x(Date.parse(p.t))},${y(p.min)}`);
     svg += `<polygon points="${upper.concat(lower).join(" ")}" fill="${color}" opacity="0.18"><title>${esc(name)}</title></polygon>`;
-    svg += `<polyline points="${points.map((p) => `${x(Date.parse(p.t))},${y(p.avg)}`).join(" ")}" fill="none" stroke="${color}" stroke-width="1.2"><title>${esc(name)}</title></polyline>`;
+    const last = points[points.length - 1];
+    svg += `<polyline points="${points.map((p) => `${x(Date.parse(p.t))},${y(p.avg)}`).join(" ")}" fill="none" stroke="${color}" stroke-width="1.2"><title>${esc(name)}: ${last.avg.toFixed(1)} °C at ${CLOCK.format(new Date(last.t))}</title></polyline>`;
   });
-  svg += `<text x="${pad}" y="${height - 2}">${new Date(t0).toLocaleTimeString()}</text><text x="${width - 60}" y="${height - 2}">${new Date(t1).toLocaleTimeString()}</text></svg>`;
+  // A time axis: the ends and the middle, 24-hour local time.
+  for (const [t, anchor] of [[t0, "start"], [(t0 + t1) / 2, "middle"], [t1, "end"]]) {
+    svg += `<text x="${x(t)}" y="${height - 2}" text-anchor="${anchor}">${CLOCK.format(new Date(t))}</text>`;
+  }
+  svg += "</svg>";
   return svg;
 }
 
@@ -91,21 +105,35 @@ async function loadBand() {
 
 async function refreshFleet() {
   await loadBand();
-  const [health, devices, alarms, ingest, trend, dead] = await Promise.all([
+  const [health, devices, alarms, ingest, trend, dead, shipments] = await Promise.all([
     api("/api/health"), api("/api/devices"), api("/api/alarms?active=true"),
     api("/api/ingest?minutes=60"), api("/api/trend?hours=1&points=240"), api("/api/deadletters?limit=8"),
+    api("/api/shipments"),
   ]);
   $("#summary").innerHTML = `<span>devices <b id="device-count">${health.devices}</b></span><span>readings <b>${health.readings.toLocaleString()}</b></span><span>active alarms <b>${health.active_alarms}</b></span><span>dead letters <b>${health.dead_letters}</b></span>`;
   $("#w-ingest .body").innerHTML = bars(ingest);
   $("#w-trend .body").innerHTML = chart(trend.series);
   $("#w-errors .body").innerHTML = `<p>dead-letter depth <b id="dlq-depth">${health.dead_letters}</b></p>` +
     (dead.length ? `<table><tr><th>kind</th><th>reason</th><th>n</th></tr>${dead.map((d) => `<tr><td>${esc(d.kind)}</td><td>${esc(d.reason)}</td><td>${d.attempts}</td></tr>`).join("")}</table>` : '<p class="ok">no dead letters</p>');
-  $("#w-heartbeat .body").innerHTML = `<table><tr><th>device</th><th>last reading</th><th>temp</th><th>status</th></tr>${devices.map((d) =>
-    `<tr><td><a href="#/device/${encodeURIComponent(d.device_id)}">${esc(d.device_id)}</a></td><td class="${d.silent ? "silent" : ""}">${ago(d.seconds_since)} ago</td><td class="temperature">${d.temperature_c.toFixed(1)} °C</td><td class="${d.status === "ok" ? "ok" : d.status === "silent" ? "silent" : "warning"}">${d.status}</td></tr>`).join("")}</table>`;
+  const filter = $("#device-filter").value.trim().toLowerCase();
+  const shown = devices.filter((d) => !filter || d.device_id.toLowerCase().includes(filter) || (d.fleet_id ?? "").toLowerCase().includes(filter))
+    .sort((a, b) => (TROUBLE[a.status] ?? 3) - (TROUBLE[b.status] ?? 3) || a.device_id.localeCompare(b.device_id));
+  $("#w-heartbeat .body").innerHTML = `<table><tr><th>device</th><th>last reading</th><th>temp</th><th>status</th></tr>${shown.map((d) =>
+    `<tr data-device="${esc(d.device_id)}"><td><a href="#/device/${encodeURIComponent(d.device_id)}">${esc(d.device_id)}</a></td><td class="${d.silent ? "silent" : ""}">${ago(d.seconds_since)} ago</td><td class="temperature">${d.temperature_c.toFixed(1)} °C</td><td class="status ${d.status === "ok" ? "ok" : d.status === "silent" ? "silent" : "warning"}">${d.status}</td></tr>`).join("")}</table>`;
+  $("#w-shipments .body").innerHTML = shipmentTable(shipments);
   $("#w-battery .body").innerHTML = `<table>${devices.slice().sort((a, b) => a.battery_pct - b.battery_pct).map((d) =>
     `<tr><td>${esc(d.device_id)}</td><td class="battery">${batteryBar(d.battery_pct)}</td><td>${d.battery_pct.toFixed(0)} %</td></tr>`).join("")}</table>`;
   $("#w-alarms .body").innerHTML = alarmTable(alarms, true);
-  $("#updated").textContent = `updated ${new Date().toLocaleTimeString()}`;
+  $("#updated").textContent = `updated ${TIME.format(new Date())}`;
+}
+
+const STAGE = { active: 0, planned: 1, ended: 2 };
+
+function shipmentTable(shipments) {
+  if (!shipments.length) return '<p class="muted">no shipments (coldchain shipment create ...)</p>';
+  const rows = shipments.slice().sort((a, b) => STAGE[a.status] - STAGE[b.status] || a.id.localeCompare(b.id));
+  return `<table class="shipments"><tr><th>shipment</th><th>status</th><th>product</th><th>route</th><th>devices</th><th>decision</th></tr>${rows.map((s) =>
+    `<tr data-shipment="${esc(s.id)}"><td class="id">${esc(s.id)}</td><td>${esc(s.status)}</td><td>${esc(s.product)}</td><td>${esc(s.origin)} → ${esc(s.destination)}</td><td>${s.devices.map((d) => `<a href="#/device/${encodeURIComponent(d)}">${esc(d)}</a>`).join(" ")}</td><td>${s.decision ? `${esc(s.decision.decision)} (${esc(s.decision.by)})` : s.status === "ended" ? '<span class="warning">pending</span>' : "-"}</td></tr>`).join("")}</table>`;
 }
 
 const canAcknowledge = () => Boolean(me && me.permissions.includes("acknowledge alarms"));
@@ -113,7 +141,7 @@ const canAcknowledge = () => Boolean(me && me.permissions.includes("acknowledge 
 function alarmTable(alarms, withDevice) {
   if (!alarms.length) return '<p class="ok">no active alarms</p>';
   return `<table class="alarms"><tr>${withDevice ? "<th>device</th>" : ""}<th>rule</th><th>severity</th><th>state</th><th>started</th><th>duration</th><th>peak</th><th>ack</th></tr>${alarms.map((a) =>
-    `<tr data-alarm="${esc(a.id)}">${withDevice ? `<td><a href="#/device/${encodeURIComponent(a.device_id)}">${esc(a.device_id)}</a></td>` : ""}<td>${esc(a.rule)}</td><td class="${esc(a.severity)}">${esc(a.severity)}</td><td>${esc(a.state)}</td><td>${local(a.started_at)}</td><td>${ago(a.duration_s)}</td><td>${a.peak}</td><td>${a.acknowledgement ? `${esc(a.acknowledgement.by)}: ${esc(a.acknowledgement.comment)}` : (canAcknowledge() ? `<button class="ack" data-id="${esc(a.id)}">acknowledge</button>` : '<span class="muted">operator needed</span>')}</td></tr>`).join("")}</table>`;
+    `<tr data-alarm="${esc(a.id)}">${withDevice ? `<td><a href="#/device/${encodeURIComponent(a.device_id)}">${esc(a.device_id)}</a></td>` : ""}<td>${esc(a.rule)}</td><td class="${esc(a.severity)}">${esc(a.severity)}</td><td>${esc(a.state)}</td><td>${local(a.started_at)}</td><td>${ago(a.duration_s)}</td><td>${a.peak} ${esc(a.unit)}</td><td>${a.acknowledgement ? `${esc(a.acknowledgement.by)}: ${esc(a.acknowledgement.comment)}` : (canAcknowledge() ? `<button class="ack" data-id="${esc(a.id)}">acknowledge</button>` : '<span class="muted">operator needed</span>')}</td></tr>`).join("")}</table>`;
 }
 
 async function acknowledge(id) {
@@ -154,6 +182,7 @@ document.addEventListener("click", (event) => {
   if (button) acknowledge(button.dataset.id);
 });
 $("#d-window").addEventListener("change", refresh);
+$("#device-filter").addEventListener("input", refresh);
 $("#sign-out").addEventListener("click", signOut);
 window.addEventListener("hashchange", refresh);
 whoAmI().then(refresh, (e) => { $("#updated").textContent = `error: ${e.message}`; });
