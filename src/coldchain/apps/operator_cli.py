@@ -6,6 +6,7 @@ UTC and shown in local time with the zone; ``--format json`` is there for script
 
 from __future__ import annotations
 
+import getpass
 import json
 import sys
 from datetime import UTC, datetime
@@ -18,10 +19,13 @@ from rich.progress import Progress
 from rich.table import Table
 from rich.text import Text
 
+from coldchain import __version__
 from coldchain.adapters.sqlite import (
     SqliteAlarmStore,
+    SqliteAuditLog,
     SqliteDatabase,
     SqliteDeadLetterStore,
+    SqliteDeviceStateStore,
     SqliteEventStore,
     SqliteProfileRecord,
     SqliteReadingStore,
@@ -31,14 +35,24 @@ from coldchain.apps.clictx import open_store, settings_of, window
 from coldchain.apps.local_ingest import local_ingest
 from coldchain.apps.render import add_row, alarm_document, keep_whole, local, plain, span
 from coldchain.apps.reports import render_html, render_pdf, summary_document, write_csv
+from coldchain.apps.shipment_report import build as build_report
+from coldchain.apps.shipment_report import checksum as report_checksum
+from coldchain.apps.shipment_report import local_zone_name, zone_named
+from coldchain.apps.shipment_report import render_html as render_shipment_html
+from coldchain.apps.shipment_report import render_pdf as render_shipment_pdf
+from coldchain.apps.shipment_report import verify as verify_report
 from coldchain.config import load_profile_file
 from coldchain.core.alarm_profile import AlarmProfile, default_profile, profile_mapping
-from coldchain.core.alarms import peak_unit
+from coldchain.core.alarms import Alarm, alarm_subject, peak_unit
+from coldchain.core.audit import next_record
+from coldchain.core.device_state import with_live_figures
 from coldchain.core.device_status import device_status
 from coldchain.core.errors import ConfigurationError, NotFoundError
 from coldchain.core.messages import Message, Outcome
+from coldchain.core.shipments import Shipments
+from coldchain.core.shipments import subject as shipment_subject
 from coldchain.core.timestamps import parse_iso, to_canonical
-from coldchain.core.trip import summarise_trip
+from coldchain.core.trip import TripSummary, summarise_trip
 
 DB_OPTION = click.option(
     "--db",
@@ -416,10 +430,57 @@ def dlq_replay(
     )
 
 
-@click.command()
-@click.argument("device_id")
-@click.option("--from", "start", required=True, help="ISO 8601 with a zone.")
-@click.option("--to", "end", required=True, help="ISO 8601 with a zone.")
+class _DefaultCommandGroup(click.Group):
+    """A group whose first argument, when it names no subcommand, goes to ``default``:
+    ``report DEVICE ...`` and ``report --shipment ID`` keep working beside ``report verify``."""
+
+    default = "for"
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if args and args[0] not in self.commands and args[0] not in ("--help", "-h"):
+            args = [self.default, *args]
+        return super().parse_args(ctx, args)
+
+
+@click.group(cls=_DefaultCommandGroup)
+def report() -> None:
+    """Reports for QA release: by shipment, or by device and window; `report verify FILE`.
+
+    Example: coldchain report --shipment SH-1001 --format pdf --tz Europe/Berlin
+    """
+
+
+@report.command("verify")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@DB_OPTION
+@click.pass_context
+def report_verify(ctx: click.Context, path: Path, db: Path | None) -> None:
+    """Check that a report PDF is as it was issued (exit 1 if altered): its pages say what
+    its attached data says, the data matches the printed checksum, and (when this store
+    holds the shipment) the checksum is one this store issued.
+
+    Example: coldchain report verify report-SH-1001.pdf
+    """
+    try:
+        digest, shipment_id = verify_report(path)
+    except ValueError as exc:
+        raise ConfigurationError(f"{path}: {exc}") from None
+    issued = _issued(ctx, db, shipment_id, digest)
+    if issued is False:
+        raise ConfigurationError(
+            f"{path}: consistent, but {shipment_id}'s audit trail records no report with "
+            f"SHA-256 {digest}: not issued by this store"
+        )
+    where = "; issued by this store" if issued else "; shipment not in this store"
+    click.echo(f"{path}: intact, SHA-256 of the report data {digest}{where}")
+
+
+@report.command("for")
+@click.argument("device_id", required=False)
+@click.option("--shipment", "shipment_id", default=None, help="A shipment's release report.")
+@click.option("--from", "start", default=None, help="ISO 8601 with a zone (device form).")
+@click.option("--to", "end", default=None, help="ISO 8601 with a zone (device form).")
+@click.option("--tz", default=None, help="IANA zone for the times shown [the machine's].")
 @click.option(
     "--profile",
     "profile_path",
@@ -439,26 +500,35 @@ def dlq_replay(
     "--output-file",
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
-    help="[stdout for json/csv/html; report-DEVICE.pdf for pdf]",
+    help="[stdout for json/csv/html; report-DEVICE.pdf (report-SHIPMENT.pdf) for pdf]",
 )
 @DB_OPTION
 @click.pass_context
-def report(
+def report_for(
     ctx: click.Context,
-    device_id: str,
-    start: str,
-    end: str,
+    device_id: str | None,
+    shipment_id: str | None,
+    start: str | None,
+    end: str | None,
+    tz: str | None,
     profile_path: Path | None,
     output: str,
     output_file: Path | None,
     db: Path | None,
 ) -> None:
-    """The shipment report for QA release: completeness, min/max/mean, MKT, time in range,
-    excursions, verdict; PDF and HTML with a chart.
+    """A shipment's release report (`--shipment ID`), or one device over a window:
+    completeness, min/max/mean, MKT, time in range, excursions; PDF and HTML.
 
     Example: coldchain report reefer-0001 --from 2024-01-15T00:00Z --to 2024-01-17T00:00Z
     --format pdf
     """
+    if shipment_id is not None:
+        if device_id is not None or start is not None or end is not None:
+            raise click.UsageError("--shipment takes no DEVICE, --from or --to")
+        _shipment_report(ctx, shipment_id, tz, profile_path, output, output_file, db)
+        return
+    if device_id is None or start is None or end is None:
+        raise click.UsageError("give --shipment ID, or DEVICE with --from and --to")
     begin, until = window(None, start, end)
     database = _store(ctx, db)
     try:
@@ -553,6 +623,114 @@ def profile_show(
     for rule in chosen.rules:
         table.add_row(rule.name, rule.severity.value, rule.describe())
     Console().print(table)
+
+
+def _record_report(
+    ctx: click.Context, db: Path | None, shipment_id: str, digest: str, at: datetime
+) -> None:
+    """The checksum of an issued report goes into the shipment's audit trail, so `report
+    verify` can tell a report this store issued from a self-consistent forgery."""
+    database = _store(ctx, db)
+    try:
+        with database.transaction():
+            audit = SqliteAuditLog(database)
+            subject = shipment_subject(shipment_id)
+            data = {"sha256": digest}
+            who = getpass.getuser()
+            history = audit.history(subject)
+            audit.append(next_record(history, subject, "report issued", who, at, "", data))
+    finally:
+        database.close()
+
+
+def _issued(ctx: click.Context, db: Path | None, shipment_id: str, digest: str) -> bool | None:
+    """Whether this store issued a report with ``digest`` (None: no such shipment here)."""
+    settings = settings_of(ctx).override(db_path=db)
+    if not settings.database.exists():
+        return None
+    database = _store(ctx, db)
+    try:
+        history = SqliteAuditLog(database).history(shipment_subject(shipment_id))
+    finally:
+        database.close()
+    if not history:
+        return None
+    return any(r.action == "report issued" and r.data.get("sha256") == digest for r in history)
+
+
+def _shipment_report(
+    ctx: click.Context,
+    shipment_id: str,
+    tz: str | None,
+    profile_path: Path | None,
+    output: str,
+    output_file: Path | None,
+    db: Path | None,
+) -> None:
+    zone_name = tz or local_zone_name()
+    try:
+        zone = zone_named(zone_name)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--tz") from None
+    if output == "csv":
+        raise click.UsageError("--format csv is for one device's readings; use pdf, html or json")
+    now = datetime.now(UTC)
+    database = _store(ctx, db)
+    try:
+        profile = _profile(database, profile_path)
+        audit = SqliteAuditLog(database)
+        shipment = Shipments(audit).get(shipment_id)
+        trips: dict[str, TripSummary | None] = {}
+        alarms: list[Alarm] = []
+        begin, until = shipment.started_at, shipment.ended_at or now
+        store, alarm_store = SqliteReadingStore(database), SqliteAlarmStore(database)
+        for device_id in shipment.devices if begin is not None else ():
+            assert begin is not None
+            readings = list(store.between(device_id, to_canonical(begin), to_canonical(until)))
+            try:
+                trips[device_id] = summarise_trip(readings, begin, until, profile)
+            except ValueError:
+                trips[device_id] = None
+            alarms += [
+                a
+                for a in alarm_store.list(device_id=device_id, limit=100_000)
+                if a.started_at <= until and (a.cleared_at or until) >= begin
+            ]
+        alarms = with_live_figures(
+            sorted(alarms, key=lambda a: (a.started_at, a.device_id)),
+            SqliteDeviceStateStore(database).get_many,
+        )
+        acknowledgements = {a.id: audit.history(alarm_subject(a.id)) for a in alarms}
+    finally:
+        database.close()
+    document = build_report(
+        shipment,
+        trips,
+        alarms,
+        acknowledgements,
+        profile,
+        getpass.getuser(),
+        now,
+        __version__,
+        zone_name,
+    )
+    if output == "pdf":
+        path = output_file or Path(f"report-{shipment_id}.pdf")
+        render_shipment_pdf(document, zone, path)
+        digest = report_checksum(document)
+        _record_report(ctx, db, shipment_id, digest, now)
+        click.echo(f"report written to {path}; SHA-256 {digest}", err=True)
+        return
+    text = (
+        json.dumps({**document, "sha256": report_checksum(document)}, indent=2)
+        if output == "json"
+        else render_shipment_html(document, zone)
+    )
+    if output_file:
+        output_file.write_text(text)
+        click.echo(f"report written to {output_file}", err=True)
+    else:
+        click.echo(text)
 
 
 COMMANDS = (devices, device, telemetry, excursions, dlq, report, profile)
