@@ -121,7 +121,19 @@ def test_pdf_has_the_chart_and_the_excursion_table(
 ) -> None:
     target = tmp_path / "qa.pdf"
     code, _, err = run(
-        ["--home", str(home), "report", "reefer-7", *WINDOW, "--format", "pdf", "-o", str(target)],
+        [
+            "--home",
+            str(home),
+            "report",
+            "reefer-7",
+            *WINDOW,
+            "--format",
+            "pdf",
+            "-o",
+            str(target),
+            "--tz",
+            "Europe/Berlin",
+        ],
         capsys,
     )
     assert code == 0, err
@@ -133,7 +145,8 @@ def test_pdf_has_the_chart_and_the_excursion_table(
         "Temperature over the trip",
         "Excursions",
         "TemperatureHigh30m",
-        "2024-01-15T19:00:00.000Z",
+        "2024-01-15 20:00:00 CET",  # 19:00 UTC, shown in the zone asked for
+        "Times in Europe/Berlin",
         "Mean kinetic temperature",
         "excursions present",
         "2 missing of 145 by seq",
@@ -146,10 +159,13 @@ def test_pdf_has_the_chart_and_the_excursion_table(
 
 def test_html_and_csv(home: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run(
-        ["--home", str(home), "report", "reefer-7", *WINDOW, "--format", "html"], capsys
+        ["--home", str(home), "report", "reefer-7", *WINDOW, "--format", "html", "--tz", "UTC"],
+        capsys,
     )
     assert code == 0
     assert "<svg" in out
+    assert '<text class="time"' in out  # a time axis under the chart
+    assert "2024-01-15 21:00:00 UTC" in out  # its middle, in the zone asked for
     assert "TemperatureHigh30m" in out
     assert "https://" not in out
     code, out, _ = run(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import subprocess
 import sys
@@ -49,3 +50,26 @@ def test_up_runs_the_stack_and_every_alarm_type_shows(tmp_path: Path) -> None:
     # Every child was stopped: the logs end with the worker's drain and the simulator's totals.
     assert "acknowledged" in (home / "logs" / "simulator.log").read_text()
     assert "totals:" in (home / "logs" / "worker.log").read_text()
+    # The README's example finds the simulated fleet's excursions by its fleet id.
+    listed = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "coldchain",
+            "--home",
+            str(home),
+            "excursions",
+            "--since",
+            "1h",
+            "--fleet",
+            "reefer-fleet",
+            "--format",
+            "json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert listed.returncode == 0, listed.stderr
+    assert json.loads(listed.stdout), "no excursions for --fleet reefer-fleet"

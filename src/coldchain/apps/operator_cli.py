@@ -9,7 +9,7 @@ from __future__ import annotations
 import getpass
 import json
 import sys
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from pathlib import Path
 from typing import IO, Any
 
@@ -34,7 +34,13 @@ from coldchain.adapters.sqlite_queries import SqliteReadModel
 from coldchain.apps.clictx import open_store, settings_of, window
 from coldchain.apps.local_ingest import local_ingest
 from coldchain.apps.render import add_row, alarm_document, keep_whole, local, plain, span
-from coldchain.apps.reports import render_html, render_pdf, summary_document, write_csv
+from coldchain.apps.reports import (
+    render_html,
+    render_pdf,
+    report_warnings,
+    summary_document,
+    write_csv,
+)
 from coldchain.apps.shipment_report import build as build_report
 from coldchain.apps.shipment_report import checksum as report_checksum
 from coldchain.apps.shipment_report import local_zone_name, zone_named
@@ -554,15 +560,17 @@ def report_for(
         trip = summarise_trip(readings, begin, until, profile)
     except ValueError:
         raise ConfigurationError(f"{device_id} has no readings between {start} and {end}") from None
+    zone = _zone(tz)
+    now = datetime.now(UTC)
     if output == "pdf":
         path = output_file or Path(f"report-{device_id}.pdf")
-        render_pdf(trip, readings, path)
+        render_pdf(trip, readings, path, zone, now)
         click.echo(f"report written to {path}", err=True)
         return
     text = (
-        json.dumps(summary_document(trip), indent=2)
+        json.dumps({**summary_document(trip), "warnings": report_warnings(trip, now)}, indent=2)
         if output == "json"
-        else render_html(trip, readings)
+        else render_html(trip, readings, zone, now)
     )
     if output_file:
         output_file.write_text(text)
@@ -625,6 +633,14 @@ def profile_show(
     Console().print(table)
 
 
+def _zone(name: str | None) -> tzinfo:
+    """``--tz`` (an IANA name), else the machine's zone."""
+    try:
+        return zone_named(name or local_zone_name())
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--tz") from None
+
+
 def _record_report(
     ctx: click.Context, db: Path | None, shipment_id: str, digest: str, at: datetime
 ) -> None:
@@ -668,10 +684,7 @@ def _shipment_report(
     db: Path | None,
 ) -> None:
     zone_name = tz or local_zone_name()
-    try:
-        zone = zone_named(zone_name)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint="--tz") from None
+    zone = _zone(zone_name)
     if output == "csv":
         raise click.UsageError("--format csv is for one device's readings; use pdf, html or json")
     now = datetime.now(UTC)

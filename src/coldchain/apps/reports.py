@@ -7,7 +7,7 @@ import csv
 import html
 import itertools
 from collections.abc import Iterable, Sequence
-from datetime import datetime
+from datetime import UTC, datetime, tzinfo
 from pathlib import Path
 from typing import IO, Any, Final
 
@@ -120,7 +120,7 @@ def _scales(
     return x, y
 
 
-def _rows(trip: TripSummary) -> list[tuple[str, str]]:
+def _rows(trip: TripSummary, zone: tzinfo | None, now: datetime) -> list[tuple[str, str]]:
     doc = summary_document(trip)
     readings = doc["readings"]
     seq = (
@@ -130,10 +130,10 @@ def _rows(trip: TripSummary) -> list[tuple[str, str]]:
     )
     return [
         ("Device", f"{trip.device_id} (fleet {trip.fleet_id or '-'})"),
-        ("Window", f"{to_canonical(trip.window_start)} to {to_canonical(trip.window_end)}"),
+        ("Window", f"{shown(trip.window_start, zone)} to {shown(trip.window_end, zone)}"),
         (
             "First / last reading",
-            f"{to_canonical(trip.first_reading)} / {to_canonical(trip.last_reading)}",
+            f"{shown(trip.first_reading, zone)} / {shown(trip.last_reading, zone)}",
         ),
         (
             "Readings",
@@ -153,7 +153,31 @@ def _rows(trip: TripSummary) -> list[tuple[str, str]]:
             f"{_hours(trip.time_below.total_seconds())}",
         ),
         ("Verdict", trip.verdict),
+        ("Warnings", "; ".join(report_warnings(trip, now)) or "none"),
     ]
+
+
+def shown(moment: datetime | None, zone: tzinfo | None) -> str:
+    """A time as the report shows it: 24-hour, in ``zone`` (UTC when None), with the zone."""
+    if moment is None:
+        return "-"
+    return moment.astimezone(zone or UTC).strftime("%Y-%m-%d %H:%M:%S %Z")
+
+
+def _zone_name(zone: tzinfo | None) -> str:
+    return str(getattr(zone, "key", None) or zone or "UTC")
+
+
+def report_warnings(trip: TripSummary, now: datetime) -> list[str]:
+    """What a reader must not miss: a window that ends in the future, open excursions,
+    missing readings."""
+    out = []
+    if trip.window_end > now:
+        out.append("the window ends in the future: figures up to the last reading only")
+    out += [f"excursion {e.rule} still open" for e in trip.excursions if e.ended_at is None]
+    if trip.missing_seq:
+        out.append(f"{trip.missing_seq} readings missing (seq gaps)")
+    return out
 
 
 def _hours(seconds: float) -> str:
@@ -161,8 +185,14 @@ def _hours(seconds: float) -> str:
     return f"{minutes // 60} h {minutes % 60:02d} min"
 
 
-def render_html(trip: TripSummary, readings: Sequence[Reading]) -> str:
-    """A self-contained HTML page (inline SVG, no external assets)."""
+def render_html(
+    trip: TripSummary,
+    readings: Sequence[Reading],
+    zone: tzinfo | None = None,
+    now: datetime | None = None,
+) -> str:
+    """A self-contained HTML page (inline SVG, no external assets); times in ``zone``."""
+    now = now or datetime.now(UTC)
     width, height = 900.0, 260.0
     x, y = _scales(trip, width - 50, height - 30, 45, 10)
     shapes = []
@@ -178,6 +208,16 @@ def render_html(trip: TripSummary, readings: Sequence[Reading]) -> str:
             f'stroke="#d22" stroke-dasharray="5 3"/>'
             f'<text x="2" y="{y(value) + 4:.1f}">{value:g} °C</text>'
         )
+    middle = trip.window_start + (trip.window_end - trip.window_start) / 2
+    for moment, anchor in (
+        (trip.window_start, "start"),
+        (middle, "middle"),
+        (trip.window_end, "end"),
+    ):  # a time axis
+        shapes.append(
+            f'<text class="time" x="{x(moment):.1f}" y="{height - 4:.1f}" '
+            f'text-anchor="{anchor}">{html.escape(shown(moment, zone))}</text>'
+        )
     points = chart_points(readings)
     line = " ".join(f"{x(t):.1f},{y((lo + hi) / 2):.1f}" for t, lo, hi in points)
     band = (
@@ -188,12 +228,13 @@ def render_html(trip: TripSummary, readings: Sequence[Reading]) -> str:
     shapes.append(f'<polygon points="{band}" fill="#2f81f755"/>')
     shapes.append(f'<polyline points="{line}" fill="none" stroke="#2f81f7" stroke-width="1.2"/>')
     rows = "".join(
-        f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>" for k, v in _rows(trip)
+        f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>"
+        for k, v in _rows(trip, zone, now)
     )
     excursions = (
         "".join(
-            f"<tr><td>{html.escape(e.rule)}</td><td>{e.severity}</td><td>{to_canonical(e.started_at)}</td>"
-            f"<td>{'-' if e.ended_at is None else to_canonical(e.ended_at)}</td>"
+            f"<tr><td>{html.escape(e.rule)}</td><td>{e.severity}</td>"
+            f"<td>{shown(e.started_at, zone)}</td><td>{shown(e.ended_at, zone)}</td>"
             f"<td>{_hours(e.duration.total_seconds())}</td><td>{e.peak:g}</td></tr>"
             for e in trip.excursions
         )
@@ -215,15 +256,22 @@ svg text{{font-size:10px;fill:#555}}</style>
 """
 
 
-def render_pdf(trip: TripSummary, readings: Sequence[Reading], path: Path) -> None:
-    """A one- or two-page PDF for the QA file."""
+def render_pdf(
+    trip: TripSummary,
+    readings: Sequence[Reading],
+    path: Path,
+    zone: tzinfo | None = None,
+    now: datetime | None = None,
+) -> None:
+    """A one- or two-page PDF for the QA file; times in ``zone``."""
+    now = now or datetime.now(UTC)
     pdf = FPDF(orientation="P", unit="mm", format="A4")
     pdf.set_auto_page_break(auto=True, margin=15)
     pdf.add_page()
     pdf.set_font("Helvetica", "B", 16)
     pdf.cell(0, 10, f"Shipment report: {trip.device_id}", new_x="LMARGIN", new_y="NEXT")
     pdf.set_font("Helvetica", size=10)
-    for key, value in _rows(trip):
+    for key, value in _rows(trip, zone, now):
         pdf.set_font("Helvetica", "B", 10)
         pdf.cell(55, 6, key)
         pdf.set_font("Helvetica", size=10)
@@ -250,8 +298,8 @@ def render_pdf(trip: TripSummary, readings: Sequence[Reading], path: Path) -> No
         pdf.line(x(t_a), y((lo_a + hi_a) / 2), x(t_b), y((lo_b + hi_b) / 2))
         if hi_a != lo_a:
             pdf.line(x(t_a), y(lo_a), x(t_a), y(hi_a))
-    pdf.text(left, top + height + 4, to_canonical(trip.window_start))
-    pdf.text(left + width - 32, top + height + 4, to_canonical(trip.window_end))
+    pdf.text(left, top + height + 4, shown(trip.window_start, zone))
+    pdf.text(left + width - 36, top + height + 4, shown(trip.window_end, zone))
     pdf.set_y(top + height + 8)
     pdf.set_font("Helvetica", "B", 12)
     pdf.cell(0, 8, "Excursions", new_x="LMARGIN", new_y="NEXT")
@@ -269,8 +317,8 @@ def render_pdf(trip: TripSummary, readings: Sequence[Reading], path: Path) -> No
         cells = (
             e.rule,
             e.severity,
-            to_canonical(e.started_at),
-            "-" if e.ended_at is None else to_canonical(e.ended_at),
+            shown(e.started_at, zone),
+            shown(e.ended_at, zone),
             _hours(e.duration.total_seconds()),
             f"{e.peak:g}",
         )
@@ -283,6 +331,6 @@ def render_pdf(trip: TripSummary, readings: Sequence[Reading], path: Path) -> No
         0,
         4,
         "MKT per USP <1160> with dH/R = 10,000 K; each reading weighted by the time "
-        "it stands for (capped at the profile's max gap). Times in UTC.",
+        f"it stands for (capped at the profile's max gap). Times in {_zone_name(zone)}.",
     )
     pdf.output(str(path))

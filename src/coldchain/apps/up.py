@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
+from typing import Final
 
 from rich.console import Console
 from rich.live import Live
@@ -30,6 +31,8 @@ from coldchain.adapters.sqlite import SqliteDatabase, StoreSummary, summarise
 from coldchain.apps.accounts import ensure_admin
 from coldchain.config import Settings
 from coldchain.core.errors import ColdchainError, ConfigurationError
+
+SIMULATED_FLEET: Final = "reefer-fleet"  # what the README's --fleet examples name
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,6 +191,8 @@ def run_up(settings: Settings, options: UpOptions, console: Console | None = Non
                         f"{options.interval_s:g}",
                         "--seed",
                         str(options.seed),
+                        "--fleet-id",
+                        SIMULATED_FLEET,
                     ],
                     home / "logs" / "simulator.log",
                 )
