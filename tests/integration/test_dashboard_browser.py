@@ -210,6 +210,16 @@ def test_dashboard_shows_the_run_and_acknowledges_an_alarm(
         row = browser.find_element(By.CSS_SELECTOR, '#w-shipments tr[data-shipment="SH-BROWSER-1"]')
         assert "active" in row.text
         assert "Hamburg → Vienna" in row.text
+        # The operator ends it from the dashboard; the audit trail names her.
+        row.find_element(By.CSS_SELECTOR, 'button.shipment-step[data-step="end"]').click()
+        wait.until(expected_conditions.alert_is_present()).accept()
+        wait.until(
+            expected_conditions.text_to_be_present_in_element(
+                (By.CSS_SELECTOR, '#w-shipments tr[data-shipment="SH-BROWSER-1"]'), "ended"
+            )
+        )
+        trail = get(f"{base}/api/audit?subject=shipment/SH-BROWSER-1", token)
+        assert [(r["action"], r["by"]) for r in trail][-1] == ("ended", "ana")
         statuses = [
             e.text for e in browser.find_elements(By.CSS_SELECTOR, "#w-heartbeat td.status")
         ]

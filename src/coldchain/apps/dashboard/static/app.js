@@ -132,8 +132,36 @@ const STAGE = { active: 0, planned: 1, ended: 2 };
 function shipmentTable(shipments) {
   if (!shipments.length) return '<p class="muted">no shipments (coldchain shipment create ...)</p>';
   const rows = shipments.slice().sort((a, b) => STAGE[a.status] - STAGE[b.status] || a.id.localeCompare(b.id));
-  return `<table class="shipments"><tr><th>shipment</th><th>status</th><th>product</th><th>route</th><th>devices</th><th>decision</th></tr>${rows.map((s) =>
-    `<tr data-shipment="${esc(s.id)}"><td class="id">${esc(s.id)}</td><td>${esc(s.status)}</td><td>${esc(s.product)}</td><td>${esc(s.origin)} → ${esc(s.destination)}</td><td>${s.devices.map((d) => `<a href="#/device/${encodeURIComponent(d)}">${esc(d)}</a>`).join(" ")}</td><td>${s.decision ? `${esc(s.decision.decision)} (${esc(s.decision.by)})` : s.status === "ended" ? '<span class="warning">pending</span>' : "-"}</td></tr>`).join("")}</table>`;
+  return `<table class="shipments"><tr><th>shipment</th><th>status</th><th>product</th><th>route</th><th>devices</th><th>decision</th><th></th></tr>${rows.map((s) =>
+    `<tr data-shipment="${esc(s.id)}"><td class="id">${esc(s.id)}</td><td>${esc(s.status)}</td><td>${esc(s.product)}</td><td>${esc(s.origin)} → ${esc(s.destination)}</td><td>${s.devices.map((d) => `<a href="#/device/${encodeURIComponent(d)}">${esc(d)}</a>`).join(" ")}</td><td>${s.decision ? `${esc(s.decision.decision)} (${esc(s.decision.by)})` : s.status === "ended" ? '<span class="warning">pending</span>' : "-"}</td><td>${shipmentAction(s)}</td></tr>`).join("")}</table>`;
+}
+
+const may = (permission) => Boolean(me && me.permissions.includes(permission));
+
+// The next step of a shipment, for a user allowed to take it (the server checks again).
+function shipmentAction(s) {
+  const button = (step, label) => `<button class="shipment-step" data-id="${esc(s.id)}" data-step="${step}">${label}</button>`;
+  if (s.status === "planned" && may("manage shipments")) return button("start", "start");
+  if (s.status === "active" && may("manage shipments")) return button("end", "end");
+  if (s.status === "ended" && may("decide release")) return button("decision", s.decision ? "correct decision" : "decide");
+  return "";
+}
+
+async function shipmentStep(id, step) {
+  const path = `/api/shipments/${encodeURIComponent(id)}/${step}`;
+  try {
+    if (step === "decision") {
+      const decision = window.prompt("Decision: release, quarantine or reject?");
+      if (decision === null) return;
+      const reason = window.prompt("Reason (required; it goes into the audit trail):");
+      if (reason === null) return;
+      await send("POST", path, { decision: decision.trim().toLowerCase(), reason });
+    } else {
+      if (!window.confirm(`${step} shipment ${id} now?`)) return;
+      await send("POST", path, {});
+    }
+  } catch (e) { window.alert(e.message); }
+  refresh();
 }
 
 const canAcknowledge = () => Boolean(me && me.permissions.includes("acknowledge alarms"));
@@ -180,6 +208,8 @@ async function refresh() {
 document.addEventListener("click", (event) => {
   const button = event.target.closest("button.ack");
   if (button) acknowledge(button.dataset.id);
+  const step = event.target.closest("button.shipment-step");
+  if (step) shipmentStep(step.dataset.id, step.dataset.step);
 });
 $("#d-window").addEventListener("change", refresh);
 $("#device-filter").addEventListener("input", refresh);
