@@ -201,7 +201,7 @@ def test_dashboard_shows_the_run_and_acknowledges_an_alarm(
                 (By.CSS_SELECTOR, '#w-shipments tr[data-shipment="SH-BROWSER-1"]')
             )
         )
-        in_view = browser.execute_script(  # type: ignore[no-untyped-call]
+        in_view = browser.execute_script(
             "const r = document.querySelector('#w-alarms button.ack').getBoundingClientRect();"
             "return [r.top >= 0, r.left >= 0, r.bottom <= window.innerHeight,"
             " r.right <= document.documentElement.clientWidth, window.scrollY];"
