@@ -35,6 +35,7 @@ resource "aws_lambda_function" "processor" {
   #checkov:skip=CKV_AWS_117:No VPC: the function reaches only AWS APIs; a VPC would add NAT or endpoints and cold-start cost for no isolation gain.
   #checkov:skip=CKV_AWS_272:Code signing needs a signing profile and pipeline outside this module; the zip is built reproducibly by `make lambda`.
   #checkov:skip=CKV_AWS_116:Failed invocations go to the on-failure destination (aws_lambda_function_event_invoke_config), which carries the error, not to a DLQ.
+  #checkov:skip=CKV_AWS_115:Reserved concurrency is a variable, unset by default: small accounts cannot reserve any.
   function_name    = "${var.name_prefix}-processor"
   role             = aws_iam_role.processor.arn
   runtime          = "python3.12"
@@ -47,8 +48,9 @@ resource "aws_lambda_function" "processor" {
   timeout          = 10
   kms_key_arn      = aws_kms_key.data.arn
 
-  # Bounded so that a flood cannot exhaust the account's concurrency; raise with the fleet.
-  reserved_concurrent_executions = 100
+  # Unset by default: reserving needs 100 unreserved executions left in the account, which
+  # new accounts (often 10 in all) do not have. Set it to bound a flood on a large account.
+  reserved_concurrent_executions = var.processor_reserved_concurrency
 
   environment {
     variables = local.processor_environment
@@ -102,6 +104,7 @@ resource "aws_lambda_function" "kinesis" {
   #checkov:skip=CKV_AWS_117:No VPC: the function reaches only AWS APIs.
   #checkov:skip=CKV_AWS_272:Code signing needs a signing profile outside this module.
   #checkov:skip=CKV_AWS_116:Stream failures go to the event source mapping's on-failure destination, not a function DLQ.
+  #checkov:skip=CKV_AWS_115:Reserved concurrency is a variable, unset by default: small accounts cannot reserve any.
   count            = local.kinesis_enabled ? 1 : 0
   function_name    = "${var.name_prefix}-kinesis"
   role             = aws_iam_role.processor.arn
@@ -115,7 +118,7 @@ resource "aws_lambda_function" "kinesis" {
   timeout          = 60
   kms_key_arn      = aws_kms_key.data.arn
 
-  reserved_concurrent_executions = 50
+  reserved_concurrent_executions = var.processor_reserved_concurrency
 
   environment {
     variables = local.processor_environment
@@ -166,6 +169,7 @@ resource "aws_lambda_function" "sweeper" {
   #checkov:skip=CKV_AWS_117:No VPC: the function reaches only AWS APIs.
   #checkov:skip=CKV_AWS_272:Code signing needs a signing profile outside this module.
   #checkov:skip=CKV_AWS_116:A missed sweep is repeated a minute later; there is no event worth keeping.
+  #checkov:skip=CKV_AWS_115:Reserved concurrency is a variable, unset by default: small accounts cannot reserve any.
   function_name    = "${var.name_prefix}-sweeper"
   role             = aws_iam_role.processor.arn
   runtime          = "python3.12"
@@ -178,8 +182,8 @@ resource "aws_lambda_function" "sweeper" {
   timeout          = 50
   kms_key_arn      = aws_kms_key.data.arn
 
-  # One sweep at a time: a slow sweep must not overlap the next minute's.
-  reserved_concurrent_executions = 1
+  # Overlap is harmless (state writes are conditional); reserving 1 fails on small accounts.
+  reserved_concurrent_executions = var.sweeper_reserved_concurrency
 
   environment {
     variables = local.processor_environment

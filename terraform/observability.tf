@@ -1,3 +1,8 @@
+locals {
+  # Alarms and widgets watch the processor that runs: the Kinesis one in kinesis mode.
+  active_processor = local.kinesis_enabled ? aws_lambda_function.kinesis[0].function_name : aws_lambda_function.processor.function_name
+}
+
 # ---------------------------------------------------------------------------------------------
 # Alarm topic: SNS, encrypted with the CMK (CloudWatch may use it: see kms.tf).
 # ---------------------------------------------------------------------------------------------
@@ -68,11 +73,30 @@ resource "aws_cloudwatch_metric_alarm" "processor_errors" {
   alarm_description   = "The processor failed an invocation (it will be retried, then dead-lettered)."
   namespace           = "AWS/Lambda"
   metric_name         = "Errors"
-  dimensions          = { FunctionName = aws_lambda_function.processor.function_name }
+  dimensions          = { FunctionName = local.active_processor }
   statistic           = "Sum"
   period              = 60
   evaluation_periods  = 1
   threshold           = 0
+  comparison_operator = "GreaterThanThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = [aws_sns_topic.alarms.arn]
+  ok_actions          = [aws_sns_topic.alarms.arn]
+}
+
+# Kinesis mode: records waiting in the stream (the processor is behind or failing). Records
+# older than the retention are lost, so this alarms long before that.
+resource "aws_cloudwatch_metric_alarm" "iterator_age" {
+  count               = local.kinesis_enabled ? 1 : 0
+  alarm_name          = "${var.name_prefix}-kinesis-iterator-age"
+  alarm_description   = "The Kinesis processor is more than 5 minutes behind the stream."
+  namespace           = "AWS/Lambda"
+  metric_name         = "IteratorAge"
+  dimensions          = { FunctionName = local.active_processor }
+  statistic           = "Maximum"
+  period              = 60
+  evaluation_periods  = 5
+  threshold           = 300000
   comparison_operator = "GreaterThanThreshold"
   treat_missing_data  = "notBreaching"
   alarm_actions       = [aws_sns_topic.alarms.arn]
@@ -152,11 +176,11 @@ resource "aws_cloudwatch_dashboard" "telemetry" {
           region = local.region
           view   = "timeSeries"
           period = 60
-          metrics = [
-            ["AWS/Lambda", "Errors", "FunctionName", aws_lambda_function.processor.function_name, { stat = "Sum" }],
+          metrics = concat([
+            ["AWS/Lambda", "Errors", "FunctionName", local.active_processor, { stat = "Sum" }],
             concat([local.metrics_namespace, "ProcessingErrors"], local.metric_dims, [{ stat = "Sum" }]),
             ["AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", aws_sqs_queue.dlq.name, { stat = "Maximum" }],
-          ]
+          ], local.kinesis_enabled ? [["AWS/Lambda", "IteratorAge", "FunctionName", local.active_processor, { stat = "Maximum", yAxis = "right" }]] : [])
         }
       },
       {

@@ -98,3 +98,15 @@ variable "silence_minutes" {
   type        = number
   default     = 5
 }
+
+variable "processor_reserved_concurrency" {
+  description = "Reserved concurrency of the processor (and the Kinesis processor). Null: none reserved, which every account can deploy; set it (e.g. 100) on an account with room to bound a flood."
+  type        = number
+  default     = null
+}
+
+variable "sweeper_reserved_concurrency" {
+  description = "Reserved concurrency of the silence sweeper. Null: none reserved (an overlapping sweep is harmless: state writes are conditional)."
+  type        = number
+  default     = null
+}

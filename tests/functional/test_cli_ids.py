@@ -3,6 +3,8 @@ copied (issue 14: `f5e21…` could not be)."""
 
 from __future__ import annotations
 
+import csv
+import io
 from datetime import timedelta
 from pathlib import Path
 
@@ -95,3 +97,28 @@ def test_ids_are_whole_at_80_columns(
     assert max(len(line) for line in out.splitlines()) <= 80, out
     for wanted in ids:
         assert any(wanted in line for line in out.splitlines()), (wanted, out)
+
+
+@pytest.mark.parametrize(
+    ("args", "header", "wanted"),
+    [
+        (["devices"], "device_id", DEVICE),
+        (["alarms", "list"], "id", alarm_id(DEVICE, "TemperatureCumulative60m", T0)),
+        (["excursions", "--since", "3650d"], "id", DEVICE),
+        (["dlq", "list"], "id", f"dt/coldchain/{DEVICE}/telemetry"),
+        (["shipment", "list"], "id", SHIPMENT),
+        (["audit", "list"], "at", f"shipment/{SHIPMENT}"),
+    ],
+)
+def test_every_list_also_speaks_csv(
+    home: Path,
+    args: list[str],
+    header: str,
+    wanted: str,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code, out, err = run(["--home", str(home), *args, "--format", "csv"], capsys)
+    assert code == 0, err
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert header in rows[0]
+    assert any(wanted in value for row in rows for value in row.values() if value)

@@ -120,6 +120,8 @@ def test_the_report_is_a_release_document_and_verifies(
         "door seal replaced",
         "QUARANTINE - reviewed and quarantined pending investigation",
         "Signed: qa-bob",
+        "Audit trail of the shipment",
+        "decided by qa-bob: warm hour",
         "times in Europe/Berlin",
         "CET",  # 2024-01-15 in Berlin
         "dev-2: 3 readings missing (seq gaps)",

@@ -12,11 +12,14 @@ from typing import Any
 import pytest
 from moto import mock_aws
 
+from coldchain.adapters.dynamodb import DynamoAlarmStore
 from coldchain.adapters.dynamodb_audit import DynamoAuditLog
-from coldchain.adapters.memory import MemoryAuditLog
-from coldchain.adapters.sqlite import SqliteAuditLog, SqliteDatabase
+from coldchain.adapters.memory import MemoryAlarmStore, MemoryAuditLog
+from coldchain.adapters.sqlite import SqliteAlarmStore, SqliteAuditLog, SqliteDatabase
+from coldchain.core.alarms import Alarm, AlarmState, acknowledge_alarm, alarm_id, alarm_subject
 from coldchain.core.audit import AuditRecord
 from coldchain.core.errors import NotFoundError, StateConflictError, StorageError, ValidationError
+from coldchain.core.rules import Severity
 from coldchain.core.shipments import Decision, Shipments, ShipmentStatus
 from tests.aws import create_stack, fake_credentials
 from tests.factories import T0
@@ -143,3 +146,58 @@ def test_sqlite_refuses_to_rewrite_history(tmp_path: Path) -> None:
     assert SqliteAuditLog(db).history("alarm/abc")[0].reason == "why"
     db.close()
     assert issubclass(StateConflictError, StorageError)
+
+
+@pytest.fixture(params=["memory", "sqlite", "dynamodb"])
+def alarm_stores(
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[tuple[Any, Any]]:
+    """An alarm store and an audit log of one kind."""
+    if request.param == "memory":
+        yield MemoryAlarmStore(), MemoryAuditLog()
+    elif request.param == "sqlite":
+        db = SqliteDatabase(tmp_path / "alarms.db")
+        yield SqliteAlarmStore(db), SqliteAuditLog(db)
+        db.close()
+    else:
+        fake_credentials(monkeypatch)
+        with mock_aws():
+            stack = create_stack()
+            yield (
+                DynamoAlarmStore(stack.dynamodb, stack.alarms),
+                DynamoAuditLog(stack.dynamodb, stack.audit),
+            )
+
+
+def test_a_second_acknowledgement_is_kept_beside_the_first(alarm_stores: Any) -> None:
+    alarms, audit = alarm_stores
+    alarm = Alarm(
+        alarm_id("dev-1", "Freezing", T0),
+        "dev-1",
+        "f",
+        "Freezing",
+        Severity.CRITICAL,
+        AlarmState.ACTIVE,
+        T0,
+        T0,
+        None,
+        -1.5,
+        timedelta(minutes=2),
+        "temperature_c < 0 °C for 2 consecutive readings",
+    )
+    alarms.save([alarm])
+    first, record = acknowledge_alarm(alarms, audit, alarm.id, "ana", "moved", T0)
+    second, again = acknowledge_alarm(alarms, audit, alarm.id, "bob", "checked", T0)
+    assert (record.seq, again.seq) == (1, 2)
+    stored = alarms.get(alarm.id)
+    assert stored.acknowledgement.by == "ana"  # the first is never overwritten
+    assert stored.acknowledgement.comment == "moved"
+    assert second == first
+    trail = audit.history(alarm_subject(alarm.id))
+    assert [(r.by, r.reason, r.action) for r in trail] == [
+        ("ana", "moved", "acknowledged"),
+        ("bob", "checked", "acknowledged"),
+    ]
+    with pytest.raises(ValidationError):
+        acknowledge_alarm(alarms, audit, alarm.id, "carol", "  ", T0)
+    assert len(audit.history(alarm_subject(alarm.id))) == 2

@@ -117,7 +117,8 @@ def test_checkov_finds_nothing_but_reasoned_skips() -> None:
 def test_rule_sql_is_the_one_the_handler_expects() -> None:
     local = tf_locals()
     assert local["telemetry_filter"] == TELEMETRY_FILTER
-    assert local["topic_device_field"] == lambda_handler.TOPIC_DEVICE_FIELD
+    assert local["payload_field"] == lambda_handler.PAYLOAD_FIELD
+    assert local["topic_field"] == lambda_handler.TOPIC_FIELD
     assert local["received_at_field"] == lambda_handler.RECEIVED_AT_FIELD
     sql = re.sub(r"\$\{local\.(\w+)\}", lambda m: str(local[m.group(1)]), local["rule_sql"])
     assert sql == lambda_handler.RULE_SQL
@@ -307,3 +308,39 @@ def test_the_profile_terraform_deploys_is_the_built_in_one_and_gives_the_band() 
     variables = (TERRAFORM / "variables.tf").read_text()
     assert "temperature_high_c" not in variables
     assert "temperature_low_c" not in variables
+
+
+def variables() -> dict[str, dict[str, Any]]:
+    found: dict[str, dict[str, Any]] = {}
+    for document in parsed().values():
+        for block in document.get("variable", []):
+            found.update({unquote(name): body for name, body in block.items()})
+    return found
+
+
+def test_no_reserved_concurrency_is_written_in_by_default() -> None:
+    """Reserving concurrency fails on accounts with a small quota (new ones often have 10):
+    each function's reservation is a variable, unset by default."""
+    for name, function in resources("aws_lambda_function").items():
+        value = function.get("reserved_concurrent_executions")
+        assert isinstance(value, str), (name, value)
+        assert value.startswith("${var."), (name, value)
+        assert value.endswith("_concurrency}"), (name, value)
+        assert variables()[value[6:-1]]["default"] is None, name
+
+
+def test_alarms_and_widgets_follow_the_ingest_mode() -> None:
+    """In kinesis mode the Kinesis processor is watched, not the idle IoT-rule one."""
+    active = tf_locals()["active_processor"]
+    assert "local.kinesis_enabled" in active
+    assert "aws_lambda_function.kinesis[0].function_name" in active
+    observability = (TERRAFORM / "observability.tf").read_text()
+    assert observability.count("aws_lambda_function.processor") == 1  # in the local only
+    alarms = resources("aws_cloudwatch_metric_alarm")
+    errors = alarms["processor_errors"]["dimensions"]
+    assert errors == {"FunctionName": "${local.active_processor}"}
+    age = alarms["iterator_age"]
+    assert unquote(age["metric_name"]) == "IteratorAge"
+    assert age["count"] == "${local.kinesis_enabled ? 1 : 0}"
+    assert age["dimensions"] == {"FunctionName": "${local.active_processor}"}
+    assert '"IteratorAge", "FunctionName", local.active_processor' in observability

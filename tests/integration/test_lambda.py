@@ -89,11 +89,13 @@ def trip() -> list[dict[str, Any]]:
     return out
 
 
-def rule_output(body: dict[str, Any], topic_device: str | None = None) -> dict[str, Any]:
-    """What the IoT rule's SELECT hands the function."""
+def rule_output(body: dict[str, Any] | bytes, topic_device: str | None = None) -> dict[str, Any]:
+    """What the IoT rule's SELECT hands the function: the exact bytes, base64, and the topic."""
+    raw = body if isinstance(body, bytes) else json.dumps(body).encode()
+    device = topic_device or (body.get("device_id", "dev-1") if isinstance(body, dict) else "dev-1")
     return {
-        **body,
-        lambda_handler.TOPIC_DEVICE_FIELD: topic_device or body.get("device_id", "dev-1"),
+        lambda_handler.PAYLOAD_FIELD: base64.b64encode(raw).decode(),
+        lambda_handler.TOPIC_FIELD: telemetry_topic(str(device)),
         lambda_handler.RECEIVED_AT_FIELD: int(NOW.timestamp() * 1000),
     }
 
@@ -284,3 +286,37 @@ def test_alarms_are_recorded_and_published_and_the_sweep_finds_silence(aws: AwsS
     assert result["notifications"] >= 2
     silent = {a.device_id for a in store.list(active=True) if a.rule == "DeviceSilence"}
     assert silent == {"dev-1", "dev-2"}
+
+
+def test_the_exact_bytes_reach_the_handler_and_meet_the_workers_verdicts(
+    aws: AwsStack, tmp_path: Path
+) -> None:
+    """The rule sends the device's bytes (base64): the handler validates what the local
+    worker validates, a payload that is not JSON included, with the same reasons."""
+    good = trip()[0]
+    earlier = NOW - timedelta(minutes=3)
+    fixtures: list[tuple[bytes, str]] = [
+        (json.dumps(good).encode(), "dev-1"),
+        (b"\x00not json at all", "dev-1"),
+        (b"[1, 2, 3]", "dev-1"),
+        (json.dumps({**good, "temperature_c": "3.2"}).encode(), "dev-1"),
+        (json.dumps(good).encode(), "dev-9"),  # the payload speaks for another device
+        (json.dumps({**good, "timestamp": to_canonical(earlier)}).encode(), "dev-1"),
+    ]
+    db = SqliteDatabase(tmp_path / "local.db")
+    ingest = local_ingest(db, default_profile())
+    local = []
+    for raw, device in fixtures:
+        with db.transaction():
+            [result] = ingest.run([Message(telemetry_topic(device), raw, NOW)], NOW).results
+        local.append((result.outcome.value, result.reason))
+    db.close()
+    handled = [
+        lambda_handler.iot_rule_handler(rule_output(raw, device), FakeContext())["outcome"]
+        for raw, device in fixtures
+    ]
+    assert handled == [outcome for outcome, _ in local]
+    assert handled.count("rejected") == 4  # not JSON, an array, a string number, another device
+    queued = sorted(body["reason"] for body in dlq_bodies(aws))
+    assert queued == sorted(str(reason) for outcome, reason in local if outcome == "rejected")
+    assert any("JSON" in reason for reason in queued)

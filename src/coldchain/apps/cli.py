@@ -7,7 +7,6 @@ line on stderr with a non-zero exit code, never as a traceback.
 from __future__ import annotations
 
 import getpass
-import json
 import logging
 import os
 import signal
@@ -32,11 +31,11 @@ from coldchain.adapters.sqlite import (
     SqliteDatabase,
     SqliteDeviceStateStore,
 )
-from coldchain.apps.clictx import as_duration, open_store, settings_of
+from coldchain.apps.clictx import DB_OPTION, as_duration, open_store, settings_of
 from coldchain.apps.dashboard.commands import COMMANDS as DASHBOARD_COMMANDS
 from coldchain.apps.dispatcher import Dispatcher
 from coldchain.apps.operator_cli import COMMANDS as OPERATOR_COMMANDS
-from coldchain.apps.render import alarm_document, print_alarms
+from coldchain.apps.render import LIST_FORMAT, alarm_document, echo_documents, print_alarms
 from coldchain.apps.shipment_cli import COMMANDS as SHIPMENT_COMMANDS
 from coldchain.apps.simulator.run import (
     DEFAULT_DEVICE_ID,
@@ -542,10 +541,8 @@ def alarms() -> None:
 @click.option("--device", default=None)
 @click.option("--fleet", default=None)
 @click.option("--limit", type=click.IntRange(1, 100_000), default=100, show_default=True)
-@click.option(
-    "--format", "output", type=click.Choice(["table", "json"]), default="table", show_default=True
-)
-@click.option("--db", type=click.Path(dir_okay=False, path_type=Path), default=None)
+@LIST_FORMAT
+@DB_OPTION
 @click.pass_context
 def alarms_list(
     ctx: click.Context,
@@ -565,8 +562,8 @@ def alarms_list(
         found = with_live_figures(found, SqliteDeviceStateStore(database).get_many)
     finally:
         database.close()
-    if output == "json":
-        click.echo(json.dumps([alarm_document(alarm) for alarm in found], indent=2))
+    if output in ("json", "csv"):
+        echo_documents(output, [alarm_document(alarm) for alarm in found])
         return
     print_alarms(found)
 

@@ -4,6 +4,7 @@ and parsing time options into a window."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import click
 
@@ -12,6 +13,20 @@ from coldchain.config import Settings
 from coldchain.core.alarm_profile import parse_duration
 from coldchain.core.errors import ConfigurationError
 from coldchain.core.timestamps import parse_iso
+
+DB_OPTION = click.option(
+    "--db",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="SQLite store [<home>/coldchain.db].",
+)
+PROFILE_OPTION = click.option(
+    "--profile",
+    "profile_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Alarm profile (TOML or JSON) [the one the worker recorded, else the built-in one].",
+)
 
 
 def as_duration(ctx: click.Context, param: click.Parameter, value: str) -> timedelta:

@@ -31,9 +31,19 @@ from coldchain.adapters.sqlite import (
     SqliteReadingStore,
 )
 from coldchain.adapters.sqlite_queries import SqliteReadModel
-from coldchain.apps.clictx import open_store, settings_of, window
+from coldchain.apps.clictx import DB_OPTION, PROFILE_OPTION, open_store, settings_of, window
 from coldchain.apps.local_ingest import local_ingest
-from coldchain.apps.render import add_row, alarm_document, keep_whole, local, plain, span
+from coldchain.apps.render import (
+    LIST_FORMAT,
+    add_row,
+    alarm_document,
+    echo_csv,
+    echo_documents,
+    keep_whole,
+    local,
+    plain,
+    span,
+)
 from coldchain.apps.reports import (
     render_html,
     render_pdf,
@@ -60,12 +70,6 @@ from coldchain.core.shipments import subject as shipment_subject
 from coldchain.core.timestamps import parse_iso, to_canonical
 from coldchain.core.trip import TripSummary, summarise_trip
 
-DB_OPTION = click.option(
-    "--db",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="SQLite store [<home>/coldchain.db].",
-)
 FORMAT_OPTION = click.option(
     "--format", "output", type=click.Choice(["table", "json"]), default="table", show_default=True
 )
@@ -98,7 +102,7 @@ def _device_rows(database: SqliteDatabase, fleet: str | None) -> list[dict[str, 
 
 @click.command()
 @click.option("--fleet", default=None)
-@FORMAT_OPTION
+@LIST_FORMAT
 @DB_OPTION
 @click.pass_context
 def devices(ctx: click.Context, fleet: str | None, output: str, db: Path | None) -> None:
@@ -113,6 +117,9 @@ def devices(ctx: click.Context, fleet: str | None, output: str, db: Path | None)
         database.close()
     if output == "json":
         click.echo(json.dumps(rows, indent=2))
+        return
+    if output == "csv":
+        echo_csv(rows)
         return
     table = Table(title=f"{len(rows)} devices")
     for column in ("device", "fleet", "last seen", "temp °C", "battery %", "firmware", "status"):
@@ -276,7 +283,7 @@ def _write(output: str, readings: Any, sink: IO[str]) -> int:
 @click.option("--fleet", default=None)
 @click.option("--device", "device_id", default=None)
 @click.option("--since", default=None, help="Only occurrences started within, e.g. 24h.")
-@FORMAT_OPTION
+@LIST_FORMAT
 @DB_OPTION
 @click.pass_context
 def excursions(
@@ -298,8 +305,8 @@ def excursions(
     finally:
         database.close()
     found = [a for a in found if begin is None or a.started_at >= begin]
-    if output == "json":
-        click.echo(json.dumps([alarm_document(a) for a in found], indent=2))
+    if output in ("json", "csv"):
+        echo_documents(output, [alarm_document(a) for a in found])
         return
     table = Table(title=f"{len(found)} excursions")
     for column in ("device", "rule", "severity", "start", "end", "duration", "peak"):
@@ -325,7 +332,7 @@ def dlq() -> None:
 
 @dlq.command("list")
 @click.option("--limit", type=click.IntRange(1, 100_000), default=50, show_default=True)
-@FORMAT_OPTION
+@LIST_FORMAT
 @DB_OPTION
 @click.pass_context
 def dlq_list(ctx: click.Context, limit: int, output: str, db: Path | None) -> None:
@@ -358,8 +365,8 @@ def dlq_list(ctx: click.Context, limit: int, output: str, db: Path | None) -> No
             f"{drop.expired} past the retention (last {drop.last_dropped_at})",
             err=True,
         )
-    if output == "json":
-        click.echo(json.dumps(documents, indent=2))
+    if output in ("json", "csv"):
+        echo_documents(output, documents)
         return
     table = Table(title=f"{len(documents)} dead letters")
     for column in ("id", "kind", "topic", "received", "attempts", "reason"):
@@ -380,13 +387,7 @@ def dlq_list(ctx: click.Context, limit: int, output: str, db: Path | None) -> No
 @dlq.command("replay")
 @click.option("--id", "letter_id", type=int, default=None, help="One dead letter.")
 @click.option("--all", "replay_all", is_flag=True, help="Every dead letter.")
-@click.option(
-    "--profile",
-    "profile_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="Alarm profile (TOML) [the one the worker recorded, else the built-in default].",
-)
+@PROFILE_OPTION
 @DB_OPTION
 @click.pass_context
 def dlq_replay(
@@ -487,13 +488,7 @@ def report_verify(ctx: click.Context, path: Path, db: Path | None) -> None:
 @click.option("--from", "start", default=None, help="ISO 8601 with a zone (device form).")
 @click.option("--to", "end", default=None, help="ISO 8601 with a zone (device form).")
 @click.option("--tz", default=None, help="IANA zone for the times shown [the machine's].")
-@click.option(
-    "--profile",
-    "profile_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="Alarm profile (TOML) [the one the worker recorded, else the built-in default].",
-)
+@PROFILE_OPTION
 @click.option(
     "--format",
     "output",
@@ -585,13 +580,7 @@ def profile() -> None:
 
 
 @profile.command("show")
-@click.option(
-    "--profile",
-    "profile_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="A profile file (TOML or JSON) [the one the worker recorded, else the built-in one].",
-)
+@PROFILE_OPTION
 @click.option("--builtin", is_flag=True, help="The built-in default profile.")
 @FORMAT_OPTION
 @DB_OPTION
@@ -714,6 +703,7 @@ def _shipment_report(
             SqliteDeviceStateStore(database).get_many,
         )
         acknowledgements = {a.id: audit.history(alarm_subject(a.id)) for a in alarms}
+        history = audit.history(shipment_subject(shipment_id))
     finally:
         database.close()
     document = build_report(
@@ -721,6 +711,7 @@ def _shipment_report(
         trips,
         alarms,
         acknowledgements,
+        history,
         profile,
         getpass.getuser(),
         now,

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import csv
+import io
+import json
 import re
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, Final
 
+import click
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
 from coldchain.core.alarms import Alarm, peak_unit
-from coldchain.core.shipments import Shipment
+from coldchain.core.shipments import ReleaseDecision, Shipment
 from coldchain.core.timestamps import to_canonical
 
 # C0 and C1 controls (ESC starts a terminal escape sequence), DEL, zero-width and
@@ -28,6 +33,44 @@ def plain(value: object) -> Text:
 def add_row(table: Table, *cells: object) -> None:
     """A table row of :func:`plain` cells: device-supplied strings stay inert."""
     table.add_row(*(plain(cell) for cell in cells))
+
+
+LIST_FORMAT = click.option(
+    "--format",
+    "output",
+    type=click.Choice(["table", "json", "csv"]),
+    default="table",
+    show_default=True,
+    help="table for people; json or csv for programs and spreadsheets.",
+)
+
+
+def echo_csv(documents: Sequence[Mapping[str, Any]], columns: Sequence[str] | None = None) -> None:
+    """A list as CSV on stdout: one row per document, the columns given (default: the first
+    document's keys); nested values as JSON, None as an empty cell."""
+    chosen = list(columns or (documents[0].keys() if documents else []))
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(chosen)
+    for document in documents:
+        writer.writerow([_csv_cell(document.get(column)) for column in chosen])
+    click.echo(out.getvalue(), nl=False)
+
+
+def echo_documents(output: str, documents: Sequence[Mapping[str, Any]]) -> None:
+    """``json`` or ``csv`` of a list of documents on stdout."""
+    if output == "csv":
+        echo_csv(documents)
+    else:
+        click.echo(json.dumps(list(documents), indent=2))
+
+
+def _csv_cell(value: object) -> object:
+    if value is None:
+        return ""
+    if isinstance(value, dict | list):
+        return json.dumps(value, ensure_ascii=False)
+    return value
 
 
 def keep_whole(table: Table, *headers: str) -> Table:
@@ -122,15 +165,19 @@ def shipment_document(shipment: Shipment) -> dict[str, Any]:
         "started_at": _canonical(shipment.started_at),
         "ended_at": _canonical(shipment.ended_at),
         "created_by": shipment.created_by,
-        "decision": None
-        if decision is None
-        else {
-            "decision": decision.decision.value,
-            "meaning": decision.meaning,
-            "reason": decision.reason,
-            "by": decision.by,
-            "at": to_canonical(decision.at),
-        },
+        "decision": decision_document(decision),
+    }
+
+
+def decision_document(decision: ReleaseDecision | None) -> dict[str, Any] | None:
+    if decision is None:
+        return None
+    return {
+        "decision": decision.decision.value,
+        "meaning": decision.meaning,
+        "reason": decision.reason,
+        "by": decision.by,
+        "at": to_canonical(decision.at),
     }
 
 

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import csv
 import getpass
 import json
-import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -16,8 +14,16 @@ from rich.console import Console
 from rich.table import Table
 
 from coldchain.adapters.sqlite import SqliteAuditLog, SqliteDatabase, SqliteProfileRecord
-from coldchain.apps.clictx import open_store, settings_of
-from coldchain.apps.render import add_row, keep_whole, local, shipment_document
+from coldchain.apps.clictx import DB_OPTION, open_store, settings_of
+from coldchain.apps.render import (
+    LIST_FORMAT,
+    add_row,
+    echo_csv,
+    echo_documents,
+    keep_whole,
+    local,
+    shipment_document,
+)
 from coldchain.core.alarm_profile import default_profile
 from coldchain.core.audit import AuditRecord
 from coldchain.core.shipments import Decision, Shipment, Shipments, ShipmentStatus
@@ -25,19 +31,6 @@ from coldchain.core.timestamps import parse_iso
 
 T = TypeVar("T")
 
-DB_OPTION = click.option(
-    "--db",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="SQLite store [<home>/coldchain.db].",
-)
-LIST_FORMAT = click.option(
-    "--format",
-    "output",
-    type=click.Choice(["table", "json", "csv"]),
-    default="table",
-    show_default=True,
-)
 BY_OPTION = click.option("--by", default=None, help="Who does it [the login name].")
 
 
@@ -66,17 +59,17 @@ def _profile_name(database: SqliteDatabase) -> str:
 
 def _rows(documents: list[dict[str, Any]], columns: list[str], output: str, title: str) -> None:
     if output == "json":
-        click.echo(json.dumps(documents, indent=2))
+        echo_documents(output, documents)
         return
-    if output == "csv":
-        writer = csv.writer(sys.stdout)
-        writer.writerow(columns)
-        for document in documents:
-            writer.writerow([_cell(document.get(c)) for c in columns])
+    if output == "csv":  # a list cell (devices) as space-separated ids, as in the table
+        flat = [
+            {c: " ".join(v) if isinstance(v := d.get(c), list) else v for c in columns}
+            for d in documents
+        ]
+        echo_csv(flat, columns)
         return
     table = Table(title=title)
     for column in columns:
-        # Ids are never cut: they are what the next command needs.
         table.add_column(column)
     for document in documents:
         add_row(table, *(_cell(document.get(c)) for c in columns))

@@ -24,6 +24,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from fpdf import FPDF
 
+from coldchain.apps.render import decision_document
 from coldchain.apps.reports import summary_document
 from coldchain.core.alarm_profile import AlarmProfile
 from coldchain.core.alarms import Alarm, peak_unit
@@ -42,6 +43,7 @@ def build(
     trips: Mapping[str, TripSummary | None],
     alarms: Sequence[Alarm],
     acknowledgements: Mapping[str, list[AuditRecord]],
+    history: Sequence[AuditRecord],
     profile: AlarmProfile,
     generated_by: str,
     generated_at: datetime,
@@ -127,15 +129,18 @@ def build(
             }
             for a in alarms
         ],
-        "decision": None
-        if decision is None
-        else {
-            "decision": decision.decision.value,
-            "meaning": decision.meaning,
-            "reason": decision.reason,
-            "by": decision.by,
-            "at": to_canonical(decision.at),
-        },
+        "decision": decision_document(decision),
+        "audit": [
+            {
+                "seq": r.seq,
+                "action": r.action,
+                "by": r.by,
+                "at": to_canonical(r.at),
+                "why": r.reason,
+            }
+            for r in history
+            if r.action != "report issued"  # issuing this report is not part of it
+        ],
         "warnings": warnings,
         "generated": {
             "at": to_canonical(generated_at),
@@ -261,6 +266,11 @@ def sections(document: Mapping[str, Any], zone: tzinfo | None) -> list[tuple[str
             f"Reason: {decision['reason']}",
             f"Signed: {decision['by']} at {_when(decision['at'], zone)}",
         ]
+    trail = [
+        f"{r['seq']}. {_when(r['at'], zone)} {r['action']} by {r['by']}"
+        + (f": {r['why']}" if r["why"] else "")
+        for r in document["audit"]
+    ]
     generated = document["generated"]
     return [
         ("Shipment", lines),
@@ -270,6 +280,7 @@ def sections(document: Mapping[str, Any], zone: tzinfo | None) -> list[tuple[str
         ("Alarms and acknowledgements", alarms or ["none"]),
         ("Warnings", document["warnings"] or ["none"]),
         ("Release decision", signature),
+        ("Audit trail of the shipment", trail or ["none"]),
         (
             "Generated",
             [

@@ -6,7 +6,6 @@ only when the dashboard command runs, so ``coldchain --help`` stays fast.
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -19,7 +18,7 @@ from coldchain.adapters.lockfile import FolderLock
 from coldchain.adapters.sqlite_auth import auth_path
 from coldchain.apps.accounts import Accounts, open_accounts
 from coldchain.apps.clictx import open_store, settings_of
-from coldchain.apps.render import add_row, keep_whole
+from coldchain.apps.render import LIST_FORMAT, add_row, echo_documents, keep_whole
 from coldchain.core.errors import ConfigurationError
 from coldchain.core.users import Role
 
@@ -163,9 +162,7 @@ def user_add(
 
 
 @user.command("list")
-@click.option(
-    "--format", "output", type=click.Choice(["table", "json"]), default="table", show_default=True
-)
+@LIST_FORMAT
 @click.option(
     "--auth-db", type=click.Path(dir_okay=False, path_type=Path), default=None, help=_AUTH_DB_HELP
 )
@@ -190,8 +187,8 @@ def user_list(ctx: click.Context, output: str, auth_db: Path | None) -> None:
         }
         for r in records
     ]
-    if output == "json":
-        click.echo(json.dumps(rows, indent=2))
+    if output in ("json", "csv"):
+        echo_documents(output, rows)
         return
     table = Table(title=f"{len(rows)} users")
     for column in ("name", "role", "created", "sessions", "tokens"):
