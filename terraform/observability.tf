@@ -103,6 +103,56 @@ resource "aws_cloudwatch_metric_alarm" "iterator_age" {
   ok_actions          = [aws_sns_topic.alarms.arn]
 }
 
+# The sweeper: devices silent now (one fleet-level figure each sweep, not a metric per
+# device: CloudWatch bills each metric monthly), its errors, and its absence.
+resource "aws_cloudwatch_metric_alarm" "silent_devices" {
+  alarm_name          = "${var.name_prefix}-silent-devices"
+  alarm_description   = "Devices that reported before have been quiet longer than the profile's silence time."
+  namespace           = local.metrics_namespace
+  metric_name         = "SilentDevices"
+  dimensions          = local.service_dimension
+  statistic           = "Maximum"
+  period              = 60
+  evaluation_periods  = 1
+  threshold           = 0
+  comparison_operator = "GreaterThanThreshold"
+  treat_missing_data  = "notBreaching" # no sweep at all is the heartbeat alarm's business
+  alarm_actions       = [aws_sns_topic.alarms.arn]
+  ok_actions          = [aws_sns_topic.alarms.arn]
+}
+
+resource "aws_cloudwatch_metric_alarm" "sweeper_errors" {
+  alarm_name          = "${var.name_prefix}-sweeper-errors"
+  alarm_description   = "The silence sweeper failed: silence and reminders are not being raised."
+  namespace           = "AWS/Lambda"
+  metric_name         = "Errors"
+  dimensions          = { FunctionName = aws_lambda_function.sweeper.function_name }
+  statistic           = "Sum"
+  period              = 60
+  evaluation_periods  = 1
+  threshold           = 0
+  comparison_operator = "GreaterThanThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = [aws_sns_topic.alarms.arn]
+  ok_actions          = [aws_sns_topic.alarms.arn]
+}
+
+resource "aws_cloudwatch_metric_alarm" "sweeper_heartbeat" {
+  alarm_name          = "${var.name_prefix}-sweeper-missing"
+  alarm_description   = "The silence sweeper has not run for 5 minutes (schedule disabled, function throttled or deleted)."
+  namespace           = "AWS/Lambda"
+  metric_name         = "Invocations"
+  dimensions          = { FunctionName = aws_lambda_function.sweeper.function_name }
+  statistic           = "Sum"
+  period              = 60
+  evaluation_periods  = 5
+  threshold           = 1
+  comparison_operator = "LessThanThreshold"
+  treat_missing_data  = "breaching" # no invocations is exactly what this watches for
+  alarm_actions       = [aws_sns_topic.alarms.arn]
+  ok_actions          = [aws_sns_topic.alarms.arn]
+}
+
 resource "aws_cloudwatch_metric_alarm" "dlq_depth" {
   alarm_name          = "${var.name_prefix}-dlq-depth"
   alarm_description   = "Telemetry is waiting in the dead-letter queue: read the reasons, fix, replay."

@@ -176,7 +176,7 @@ class Engine:
         return self.ingest.run([as_message(r) for r in batch], now).notifications
 
     def sweep(self, now: datetime) -> list[Notification]:
-        return self.ingest.sweep(now)
+        return self.ingest.sweep(now).notifications
 
 
 def run_engine(parts: Parts, batches: list[list[Reading]]) -> tuple[Engine, MemoryOutbox]:
@@ -237,6 +237,7 @@ def test_silence_is_raised_after_the_limit_and_cleared_by_a_reading(parts: Parts
     [raised] = engine.sweep(last + timedelta(minutes=3))
     assert (raised.kind, raised.alarm.rule) == (NotificationKind.RAISED, SILENCE_RULE)
     assert engine.sweep(last + timedelta(minutes=4)) == []  # raised once
+    assert engine.ingest.sweep(last + timedelta(minutes=5)).silent_devices == 1  # still silent
     back = Reading(
         "dev-1", to_canonical(last + timedelta(minutes=6)), 4.0, 60.0, 0.0, 90.0, fleet_id="f"
     )

@@ -267,8 +267,9 @@ def test_alarm_and_dashboard_metrics_are_emitted_by_the_code() -> None:
 
 def test_missing_data_is_treated_as_each_alarm_means() -> None:
     alarms = resources("aws_cloudwatch_metric_alarm")
-    assert unquote(alarms["ingest_stopped"]["treat_missing_data"]) == "breaching"
-    for name in ("event", "processor_errors", "dlq_depth"):
+    for name in ("ingest_stopped", "sweeper_heartbeat"):
+        assert unquote(alarms[name]["treat_missing_data"]) == "breaching"
+    for name in ("event", "processor_errors", "dlq_depth", "sweeper_errors", "silent_devices"):
         assert unquote(alarms[name]["treat_missing_data"]) == "notBreaching"
 
 
@@ -344,3 +345,15 @@ def test_alarms_and_widgets_follow_the_ingest_mode() -> None:
     assert age["count"] == "${local.kinesis_enabled ? 1 : 0}"
     assert age["dimensions"] == {"FunctionName": "${local.active_processor}"}
     assert '"IteratorAge", "FunctionName", local.active_processor' in observability
+
+
+def test_the_sweeper_is_watched_its_errors_its_absence_and_the_silent_devices() -> None:
+    alarms = resources("aws_cloudwatch_metric_alarm")
+    sweeper = {"FunctionName": "${aws_lambda_function.sweeper.function_name}"}
+    assert alarms["sweeper_errors"]["dimensions"] == sweeper
+    assert unquote(alarms["sweeper_errors"]["metric_name"]) == "Errors"
+    assert alarms["sweeper_heartbeat"]["dimensions"] == sweeper
+    assert unquote(alarms["sweeper_heartbeat"]["metric_name"]) == "Invocations"
+    silent = alarms["silent_devices"]
+    assert unquote(silent["metric_name"]) == lambda_handler.SILENT_DEVICES_METRIC
+    assert "dimensions" in silent  # the service dimension only: one metric for the fleet

@@ -284,6 +284,7 @@ def test_alarms_are_recorded_and_published_and_the_sweep_finds_silence(aws: AwsS
     # The trip ended ten minutes ago: both devices have been silent longer than 5 minutes.
     result = lambda_handler.sweep_handler({}, FakeContext())
     assert result["notifications"] >= 2
+    assert result["silent_devices"] == 2  # the fleet-level figure the SilentDevices alarm reads
     silent = {a.device_id for a in store.list(active=True) if a.rule == "DeviceSilence"}
     assert silent == {"dev-1", "dev-2"}
 

@@ -78,6 +78,7 @@ TEMPERATURE_METRIC: Final = "Temperature"
 ALARM_NOTIFICATIONS_METRIC: Final = "AlarmNotifications"
 BATTERY_METRIC: Final = "BatteryPct"
 ERRORS_METRIC: Final = "ProcessingErrors"
+SILENT_DEVICES_METRIC: Final = "SilentDevices"  # devices silent now, each sweep
 METRIC_NAMES: Final = frozenset(
     {
         *OUTCOME_METRICS.values(),
@@ -86,6 +87,7 @@ METRIC_NAMES: Final = frozenset(
         BATTERY_METRIC,
         ERRORS_METRIC,
         ALARM_NOTIFICATIONS_METRIC,
+        SILENT_DEVICES_METRIC,
     }
 )
 
@@ -289,10 +291,14 @@ def kinesis_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, 
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
 def sweep_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, int]:
-    """Every minute (EventBridge): per-device silence and reminders for critical alarms."""
-    notes = _wiring().ingest.sweep(datetime.now(UTC))
-    for note in notes:
+    """Every minute (EventBridge): per-device silence, reminders for critical alarms, and
+    the fleet's silent-device count (one metric, whatever the fleet's size)."""
+    swept = _wiring().ingest.sweep(datetime.now(UTC))
+    for note in swept.notifications:
         _record_notification(note)
-    if not notes:
+    if not swept.notifications:
         metrics.add_metric(name=ALARM_NOTIFICATIONS_METRIC, unit=MetricUnit.Count, value=0)
-    return {"notifications": len(notes)}
+    metrics.add_metric(
+        name=SILENT_DEVICES_METRIC, unit=MetricUnit.Count, value=swept.silent_devices
+    )
+    return {"notifications": len(swept.notifications), "silent_devices": swept.silent_devices}

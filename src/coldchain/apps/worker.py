@@ -117,14 +117,15 @@ class Worker:
         """Silence and reminders; a store outage only delays them to the next sweep."""
         try:
             with self._db.transaction():
-                notes = self._ingest.sweep(datetime.now(UTC))
+                swept = self._ingest.sweep(datetime.now(UTC))
                 self.counts["dead_letters_expired"] += self._dead_letters.expire(datetime.now(UTC))
         except StoreLostError:
             raise
         except StorageError as exc:
             log.error("alarm sweep skipped: %s", exc)
             return
-        self.counts.update(f"alarms_{note.kind.value}" for note in notes)
+        self.counts.update(f"alarms_{note.kind.value}" for note in swept.notifications)
+        self.counts["silent_devices"] = swept.silent_devices
 
     def _process_and_evaluate(self, messages: Sequence[Message]) -> list[Result]:
         """The ingest step, in the caller's transaction (the unit of work)."""

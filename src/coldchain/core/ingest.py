@@ -64,6 +64,14 @@ class IngestResult:
     events: list[Event] = field(default_factory=list)
 
 
+@dataclass(frozen=True, slots=True)
+class Sweep:
+    """What one sweep did: the notifications it enqueued, and how many devices are silent."""
+
+    notifications: list[Notification]
+    silent_devices: int
+
+
 class Ingest:
     """Validates, stores, advances device state and alarms, for a batch at a time."""
 
@@ -174,13 +182,16 @@ class Ingest:
                     raise
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def sweep(self, now: datetime) -> list[Notification]:
+    def sweep(self, now: datetime) -> Sweep:
         """Raise DeviceSilence for devices quiet too long (read from their state, not from
-        history) and remind about unacknowledged critical alarms (from the active ones)."""
+        history), remind about unacknowledged critical alarms (from the active ones), and
+        count the devices silent now (one fleet-level figure, not a metric per device)."""
         transitions: list[Transition] = []
         writes: list[tuple[DeviceState, int]] = []
+        silent_devices = 0
         for state in self._states.all():
             silent, raised = silence(state, self.profile, now)
+            silent_devices += silent.silence is not None
             if raised is not None:
                 writes.append((silent, state.version))
                 transitions.append(raised)
@@ -203,7 +214,8 @@ class Ingest:
             except StateConflictError:  # it reported meanwhile: that silence is already over
                 over = replace(raised.alarm, state=AlarmState.CLEARED, cleared_at=now)
                 self._alarms.save([over])
-        return notes
+                silent_devices -= 1
+        return Sweep(notes, silent_devices)
 
     def _device(
         self, state: DeviceState, readings: list[Reading], now: datetime
