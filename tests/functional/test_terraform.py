@@ -357,3 +357,11 @@ def test_the_sweeper_is_watched_its_errors_its_absence_and_the_silent_devices() 
     silent = alarms["silent_devices"]
     assert unquote(silent["metric_name"]) == lambda_handler.SILENT_DEVICES_METRIC
     assert "dimensions" in silent  # the service dimension only: one metric for the fleet
+
+
+def test_the_key_lets_cloudwatch_in_only_for_this_account() -> None:
+    kms = (TERRAFORM / "kms.tf").read_text()
+    alarms = kms[kms.index('sid       = "AlarmsPublishToTopic"') :]
+    assert '"cloudwatch.amazonaws.com"' in alarms
+    assert 'variable = "aws:SourceAccount"' in alarms
+    assert "values   = [local.account_id]" in alarms

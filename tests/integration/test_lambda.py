@@ -6,12 +6,14 @@ import base64
 import io
 import json
 import logging
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
 
 from coldchain.adapters.dynamodb import DynamoAlarmStore, DynamoEventStore, DynamoReadingStore
@@ -321,3 +323,99 @@ def test_the_exact_bytes_reach_the_handler_and_meet_the_workers_verdicts(
     queued = sorted(body["reason"] for body in dlq_bodies(aws))
     assert queued == sorted(str(reason) for outcome, reason in local if outcome == "rejected")
     assert any("JSON" in reason for reason in queued)
+
+
+class _Recording:
+    """A DynamoDB client that records (operation, table, index) of every call."""
+
+    def __init__(self, inner: Any, calls: set[tuple[str, str, str | None]]) -> None:
+        self._inner, self._calls = inner, calls
+
+    def __getattr__(self, name: str) -> Any:
+        attribute = getattr(self._inner, name)
+        if not callable(attribute) or name.startswith("_") or name in ("meta", "exceptions"):
+            return attribute
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            tables = (
+                [kwargs["TableName"]]
+                if "TableName" in kwargs
+                else list(kwargs.get("RequestItems", {}))
+            )
+            for table in tables:
+                self._calls.add((name, table, kwargs.get("IndexName")))
+            return attribute(*args, **kwargs)
+
+        return call
+
+
+def iam_dynamodb_statements() -> dict[str, set[str]]:
+    """The processor role's DynamoDB actions by resource (table, or table/index/NAME)."""
+    import hcl2
+
+    iam = hcl2.loads((Path(__file__).resolve().parents[2] / "terraform" / "iam.tf").read_text())
+    policies = {
+        name.strip('"'): body
+        for block in iam["data"]
+        for kind, named in block.items()
+        if kind.strip('"') == "aws_iam_policy_document"
+        for name, body in named.items()
+    }
+    granted: dict[str, set[str]] = {}
+    for statement in policies["processor"]["statement"]:
+        actions = {
+            a.strip('"').split(":", 1)[1]
+            for a in statement["actions"]
+            if a.strip('"').startswith("dynamodb:")
+        }
+        for resource in statement.get("resources", []):
+            found = re.search(r"aws_dynamodb_table\.(\w+)\.arn\}?(/index/[\w-]+)?", resource)
+            if found and actions:
+                key = found.group(1) + (found.group(2) or "")
+                granted.setdefault(key, set()).update(actions)
+    return granted
+
+
+def test_the_role_grants_each_table_exactly_the_calls_the_handlers_make(
+    aws: AwsStack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Derived from the code by running it: every Lambda path (the IoT rule's, late and
+    duplicate readings, alarms raised and moved, the Kinesis batch, the sweep) on moto with a
+    client that records each call; the role's per-table actions must equal those."""
+    calls: set[tuple[str, str, str | None]] = set()
+    real_client: Any = boto3.client
+
+    def client(service: str, *args: Any, **kwargs: Any) -> Any:
+        made = real_client(service, *args, **kwargs)
+        return _Recording(made, calls) if service == "dynamodb" else made
+
+    monkeypatch.setattr(boto3, "client", client)  # what the handler's wiring calls
+    lambda_handler._wiring.cache_clear()
+    for body in trip():  # out of order, a redelivery, an excursion, a battery alarm
+        lambda_handler.iot_rule_handler(rule_output(body), FakeContext())
+    later = [
+        {**body, "timestamp": to_canonical(NOW - timedelta(minutes=9) + timedelta(seconds=n))}
+        for n, body in enumerate(trip()[:4])
+    ]
+    lambda_handler.kinesis_handler(
+        kinesis_event([json.dumps(rule_output(b)).encode() for b in later]), FakeContext()
+    )
+    # A late reading that moves the start of an alarmed run earlier: the alarm is re-keyed.
+    base = {**trip()[0], "device_id": "dev-3"}
+    for minutes, temperature in ((8, 4.0), (6, 9.5), (5, 10.0), (7, 9.2)):
+        at = to_canonical(NOW - timedelta(minutes=minutes))
+        rekey = {**base, "timestamp": at, "temperature_c": temperature, "seq": 10 - minutes}
+        lambda_handler.iot_rule_handler(rule_output(rekey), FakeContext())
+    lambda_handler.sweep_handler({}, FakeContext())
+    lambda_handler._wiring.cache_clear()
+    names = {
+        aws.telemetry: "telemetry",
+        aws.devices: "devices",
+        aws.events: "events",
+        aws.alarms: "alarms",
+    }
+    used: dict[str, set[str]] = {}
+    for operation, table, index in calls:
+        key = names[table] + (f"/index/{index}" if index else "")
+        used.setdefault(key, set()).add("".join(p.title() for p in operation.split("_")))
+    assert used == iam_dynamodb_statements()
