@@ -34,18 +34,21 @@ data "aws_iam_policy_document" "processor" {
     resources = [aws_dynamodb_table.events.arn]
   }
 
-  # Alarm records; DeleteItem only here (a late reading re-keys an occurrence). The sweep still
-  # scans for active alarms to remind about: a sparse active-alarms index would remove it.
+  # Alarm records; DeleteItem only here (a late reading re-keys an occurrence). No Scan: the
+  # sweep reads the sparse index of active alarms.
   statement {
     sid       = "Alarms"
-    actions   = ["dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:DeleteItem", "dynamodb:Scan"]
+    actions   = ["dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:DeleteItem"]
     resources = [aws_dynamodb_table.alarms.arn]
   }
 
   statement {
-    sid       = "AlarmsByDevice"
-    actions   = ["dynamodb:Query"]
-    resources = ["${aws_dynamodb_table.alarms.arn}/index/device-started"]
+    sid     = "AlarmIndexes"
+    actions = ["dynamodb:Query"]
+    resources = [
+      "${aws_dynamodb_table.alarms.arn}/index/device-started",
+      "${aws_dynamodb_table.alarms.arn}/index/active-started",
+    ]
   }
 
   statement {

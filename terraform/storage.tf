@@ -144,9 +144,22 @@ resource "aws_dynamodb_table" "alarms" {
     type = "S"
   }
 
+  attribute {
+    name = "active"
+    type = "S"
+  }
+
   global_secondary_index {
     name            = "device-started"
     hash_key        = "device_id"
+    range_key       = "started_at"
+    projection_type = "ALL"
+  }
+
+  # Sparse: only active alarms carry "active", so the sweep reads them without a scan.
+  global_secondary_index {
+    name            = "active-started"
+    hash_key        = "active"
     range_key       = "started_at"
     projection_type = "ALL"
   }

@@ -12,6 +12,8 @@ import pytest
 from moto import mock_aws
 
 from coldchain.adapters.dynamodb import (
+    ALARMS_ACTIVE_INDEX,
+    ALARMS_ACTIVE_KEY,
     ALARMS_DEVICE_INDEX,
     ALARMS_PK,
     DEVICES_PK,
@@ -106,6 +108,7 @@ def create_stack(prefix: str = "coldchain") -> AwsStack:
             {"AttributeName": ALARMS_PK, "AttributeType": "S"},
             {"AttributeName": "device_id", "AttributeType": "S"},
             {"AttributeName": "started_at", "AttributeType": "S"},
+            {"AttributeName": ALARMS_ACTIVE_KEY, "AttributeType": "S"},
         ],
         KeySchema=[{"AttributeName": ALARMS_PK, "KeyType": "HASH"}],
         GlobalSecondaryIndexes=[
@@ -116,7 +119,15 @@ def create_stack(prefix: str = "coldchain") -> AwsStack:
                     {"AttributeName": "started_at", "KeyType": "RANGE"},
                 ],
                 "Projection": {"ProjectionType": "ALL"},
-            }
+            },
+            {
+                "IndexName": ALARMS_ACTIVE_INDEX,
+                "KeySchema": [
+                    {"AttributeName": ALARMS_ACTIVE_KEY, "KeyType": "HASH"},
+                    {"AttributeName": "started_at", "KeyType": "RANGE"},
+                ],
+                "Projection": {"ProjectionType": "ALL"},
+            },
         ],
     )
     audit = f"{prefix}-audit"

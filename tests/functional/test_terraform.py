@@ -208,6 +208,9 @@ def test_table_keys_are_the_adapter_keys() -> None:
     alarms = tables["alarms"]
     assert unquote(alarms["hash_key"]) == dynamodb.ALARMS_PK
     assert unquote(alarms["global_secondary_index"][0]["name"]) == dynamodb.ALARMS_DEVICE_INDEX
+    active = alarms["global_secondary_index"][1]
+    assert unquote(active["name"]) == dynamodb.ALARMS_ACTIVE_INDEX
+    assert unquote(active["hash_key"]) == dynamodb.ALARMS_ACTIVE_KEY  # sparse: active only
     assert unquote(telemetry["hash_key"]) == dynamodb.TELEMETRY_PK
     assert unquote(telemetry["range_key"]) == dynamodb.TELEMETRY_SK
     assert unquote(telemetry["ttl"][0]["attribute_name"]) == dynamodb.TTL_ATTRIBUTE

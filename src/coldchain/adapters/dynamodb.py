@@ -391,6 +391,10 @@ class DynamoEventStore:
 
 ALARMS_PK: Final = "id"
 ALARMS_DEVICE_INDEX: Final = "device-started"
+# Sparse: only an active alarm carries ALARMS_ACTIVE_KEY, so the sweep reads the active alarms
+# (a handful) instead of scanning every alarm the fleet ever had.
+ALARMS_ACTIVE_INDEX: Final = "active-started"
+ALARMS_ACTIVE_KEY: Final = "active"
 _ALARM_STRINGS: Final = (
     "fleet_id",
     "cleared_at",
@@ -426,6 +430,8 @@ def _alarm_item(alarm: Alarm) -> dict[str, AttributeValueTypeDef]:
         "detail": {"S": alarm.detail},
     }
     item |= {name: {"S": value} for name, value in texts.items() if value is not None}
+    if alarm.state is AlarmState.ACTIVE:
+        item[ALARMS_ACTIVE_KEY] = {"S": ALARMS_ACTIVE_KEY}
     if alarm.cleared_at is not None:  # a cleared alarm expires with the readings it is about
         expires = alarm.cleared_at + timedelta(days=DEFAULT_TTL_DAYS)
         item[TTL_ATTRIBUTE] = _n(int(expires.timestamp()))
@@ -470,8 +476,8 @@ def _item_alarm(item: Item) -> Alarm:
 class DynamoAlarmStore:
     """Alarm records in DynamoDB; see :class:`coldchain.core.ports.AlarmStore`.
 
-    PK ``id``; GSI ``device-started`` (``device_id``, ``started_at``) for one device's alarms.
-    An alarm table stays small (one item per occurrence), so filtered listings scan it.
+    PK ``id``; GSI ``device-started`` (``device_id``, ``started_at``) for one device's alarms;
+    sparse GSI ``active-started`` for the active ones (the sweep). Other listings scan.
     """
 
     def __init__(self, client: DynamoDBClient, table: str) -> None:
@@ -546,7 +552,17 @@ class DynamoAlarmStore:
         fleet_id: str | None = None,
         limit: int = 100,
     ) -> list[Alarm]:
-        found = self._all({"TableName": self._table}, query=False)
+        if active:  # the sparse index: active alarms only, no scan of the history
+            request: dict[str, Any] = {
+                "TableName": self._table,
+                "IndexName": ALARMS_ACTIVE_INDEX,
+                "KeyConditionExpression": "#a = :a",
+                "ExpressionAttributeNames": {"#a": ALARMS_ACTIVE_KEY},
+                "ExpressionAttributeValues": {":a": {"S": ALARMS_ACTIVE_KEY}},
+            }
+            found = self._all(request, query=True)
+        else:
+            found = self._all({"TableName": self._table}, query=False)
         wanted = [
             a
             for a in found
