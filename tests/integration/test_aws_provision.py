@@ -70,3 +70,58 @@ def test_missing_policy_or_csr_is_one_line(
     assert code == 1
     assert "policy 'nope' not found" in err
     assert err.strip().count("\n") == 0
+
+
+def test_provision_places_the_thing_in_the_registry_for_jobs(
+    iot: object, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run(["--home", str(tmp_path), "aws", "csr", "reefer-0003"], capsys)
+    code, out, err = run(
+        [
+            "--home",
+            str(tmp_path),
+            "aws",
+            "provision",
+            "reefer-0003",
+            "--fleet",
+            "north",
+            "--firmware",
+            "2.1.4",
+        ],
+        capsys,
+    )
+    assert code == 0, err
+    assert "groups fleet-north, firmware-2_1_4" in out
+    client = boto3.client("iot", region_name="eu-west-1")
+    thing = client.describe_thing(thingName="reefer-0003")
+    assert thing["thingTypeName"] == "coldchain-logger"
+    assert thing["attributes"] == {
+        "fleet": "north",
+        "firmware_version": "2.1.4",
+        "device_type": "reefer-logger",
+    }
+    groups = client.list_thing_groups_for_thing(thingName="reefer-0003")["thingGroups"]
+    assert sorted(g["groupName"] for g in groups) == ["firmware-2_1_4", "fleet-north"]
+    searchable = client.describe_thing_type(thingTypeName="coldchain-logger")[
+        "thingTypeProperties"
+    ]["searchableAttributes"]
+    assert set(searchable) == {"fleet", "firmware_version", "device_type"}
+    # Re-provisioning after a firmware update moves the attribute; the groups are added to.
+    run(["--home", str(tmp_path), "aws", "csr", "reefer-0003"], capsys)
+    code, _, err = run(
+        [
+            "--home",
+            str(tmp_path),
+            "aws",
+            "provision",
+            "reefer-0003",
+            "--fleet",
+            "north",
+            "--firmware",
+            "2.2.0",
+        ],
+        capsys,
+    )
+    assert code == 0, err
+    attributes = client.describe_thing(thingName="reefer-0003")["attributes"]
+    assert attributes["firmware_version"] == "2.2.0"

@@ -640,7 +640,11 @@ def aws_csr(ctx: click.Context, device_id: str, out_dir: Path | None) -> None:
     show_default=True,
     help="IoT policy to attach (terraform output device_policy_name).",
 )
-@click.option("--thing-type", default=None, help="Thing type for a new thing.")
+@click.option(
+    "--thing-type", default="coldchain-logger", show_default=True, help="Made if missing."
+)
+@click.option("--fleet", "fleet_id", default=None, help="Fleet: attribute and thing group.")
+@click.option("--firmware", default=None, help="Firmware version: attribute and thing group.")
 @click.option("--region", default=None, help="AWS region [the AWS configuration's].")
 @click.pass_context
 def aws_provision(
@@ -648,16 +652,21 @@ def aws_provision(
     device_id: str,
     csr_path: Path | None,
     policy: str,
-    thing_type: str | None,
+    thing_type: str,
+    fleet_id: str | None,
+    firmware: str | None,
     region: str | None,
 ) -> None:
-    """Register a device from its CSR: thing, certificate signed by AWS, policy.
+    """Register a device from its CSR: thing (typed, with fleet and firmware attributes, in a
+    fleet group and a firmware group, so jobs can target them), certificate signed by AWS,
+    policy.
 
-    Example: coldchain aws provision reefer-0001 --policy coldchain-device
+    Example: coldchain aws provision reefer-0001 --fleet north --firmware 2.1.4
     """
     import boto3  # noqa: PLC0415 - boto3 is the 'aws' extra, loaded only for these commands
 
     from coldchain.adapters.iot_provisioning import (  # noqa: PLC0415
+        Registry,
         provision_device,
         write_certificate,
     )
@@ -666,10 +675,12 @@ def aws_provision(
     if not csr_file.is_file():
         raise ConfigurationError(f"CSR not found: {csr_file} (make one with 'coldchain aws csr')")
     client = boto3.client("iot", region_name=region)
-    done = provision_device(client, device_id, csr_file.read_text(), policy, thing_type)
+    registry = Registry(thing_type, fleet_id, firmware)
+    done = provision_device(client, device_id, csr_file.read_text(), policy, registry)
     cert = write_certificate(done, csr_file.parent)
+    groups = f"; groups {', '.join(done.groups)}" if done.groups else ""
     click.echo(
-        f"{device_id}: certificate {cert} ({done.certificate_arn})\n"
+        f"{device_id}: certificate {cert} ({done.certificate_arn}); type {thing_type}{groups}\n"
         f"connect to {done.endpoint}:8883 with client id {device_id}, CA AmazonRootCA1.pem"
     )
 
