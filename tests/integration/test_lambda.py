@@ -34,9 +34,11 @@ from coldchain.config import (
 )
 from coldchain.core.alarm_profile import default_profile
 from coldchain.core.messages import Message
-from coldchain.core.timestamps import to_canonical
+from coldchain.core.timestamps import parse_iso, to_canonical
 from coldchain.core.topics import telemetry_topic
 from tests.aws import AwsStack, create_stack, mocked_aws
+from tests.factories import T0
+from tests.functional.test_batches import batch
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 
@@ -419,3 +421,17 @@ def test_the_role_grants_each_table_exactly_the_calls_the_handlers_make(
         key = names[table] + (f"/index/{index}" if index else "")
         used.setdefault(key, set()).add("".join(p.title() for p in operation.split("_")))
     assert used == iam_dynamodb_statements()
+
+
+def test_a_batch_through_the_handler_stores_97_and_dead_letters_3(aws: AwsStack) -> None:
+
+    body = batch("dev-1")
+    for reading in body["readings"]:  # recent, so the handler's arrival time accepts them
+        moment = parse_iso(reading["timestamp"]) - T0 + NOW - timedelta(hours=1)
+        reading["timestamp"] = to_canonical(moment)
+    outcome = lambda_handler.iot_rule_handler(rule_output(body), FakeContext())
+    assert outcome == {"outcome": "batch", "stored": 97, "rejected": 3}
+    stored = DynamoReadingStore(aws.dynamodb, aws.telemetry, aws.devices)
+    assert len(list(stored.between("dev-1", "2000", "9999"))) == 97
+    reasons = sorted(b["reason"] for b in dlq_bodies(aws))
+    assert [r.split(":", 1)[0] for r in reasons] == ["readings[17]", "readings[42]", "readings[99]"]

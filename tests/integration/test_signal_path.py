@@ -16,8 +16,10 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
 from coldchain.adapters.mosquitto import MosquittoProcess
 from coldchain.adapters.pki import LocalPki
+from coldchain.core.timestamps import to_canonical
 from coldchain.core.topics import telemetry_topic
 from coldchain.tls import client_context
+from tests.functional.test_batches import batch
 from tests.stack import DEVICES, Stack, reading_body, tls_connects, wait_until
 
 NOT_AUTHORIZED = 135
@@ -242,3 +244,18 @@ def test_a_devices_dead_letters_stop_at_its_quota_and_the_drops_are_counted(
     )
     assert stack.count("dead_letters", "device_id = 'dev-1'") == 1000
     assert stack.count("dead_letters", "device_id = 'dev-2'") == 1
+
+
+def test_a_batched_upload_through_the_broker_stores_97_and_dead_letters_3(stack: Stack) -> None:
+    body = batch("dev-1")
+    base = datetime.now(UTC) - timedelta(hours=1)
+    for n, reading in enumerate(body["readings"]):
+        reading["timestamp"] = to_canonical(base + timedelta(seconds=10 * n))
+    stack.start_worker()
+    device = stack.device("dev-1")
+    device.publish_all([body])
+    device.close()
+    wait_until(lambda: stack.count() == 97, 20, "97 readings stored")
+    wait_until(lambda: stack.count("dead_letters") == 3, 20, "3 dead letters")
+    reasons = sorted(row[0] for row in stack.rows("SELECT reason FROM dead_letters"))
+    assert [r.split(":", 1)[0] for r in reasons] == ["readings[17]", "readings[42]", "readings[99]"]

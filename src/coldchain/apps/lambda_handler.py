@@ -16,6 +16,7 @@ from __future__ import annotations
 import base64
 import functools
 import json
+from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
@@ -233,15 +234,18 @@ def _record_event(event: Event) -> None:
 
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
-def iot_rule_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, str]:
-    """One reading from the IoT topic rule."""
+def iot_rule_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    """One message from the IoT topic rule: a reading, or a batch of up to 100."""
     try:
-        [result] = _handle([event])
+        results = _handle([event])
     except Exception:
         metrics.add_metric(name=ERRORS_METRIC, unit=MetricUnit.Count, value=1)
         logger.exception("processing failed; Lambda will retry", extra={"event_type": "ERROR"})
         raise
-    return {"outcome": result.outcome.value}
+    if len(results) == 1:
+        return {"outcome": results[0].outcome.value}
+    # A batched upload: one outcome per reading it carried.
+    return {"outcome": "batch", **Counter(r.outcome.value for r in results)}
 
 
 def _kinesis_documents(records: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
 
+from coldchain.core.batches import expand
 from coldchain.core.errors import Issue, ValidationError
 from coldchain.core.messages import DeadLetter, DeadLetterKind, Message, Outcome
 from coldchain.core.ports import DeadLetterSink, ReadingStore
@@ -94,19 +95,25 @@ class Processor:
         return self.process_batch([message])[0]
 
     def process_batch(self, messages: Sequence[Message]) -> list[Result]:
-        """Process messages in arrival order; results come back in the same order.
+        """Process messages in arrival order; results come back in the same order, one per
+        reading (a batched upload gives one result per reading it carries).
 
         Raises:
             StorageError: a store failed; nothing of the batch may be acknowledged.
         """
+        parts = [part for message in messages for part in expand(message)]
+        messages = [part.message for part in parts]  # a batch: one message per reading
         results: list[Result | None] = [None] * len(messages)
         valid: list[tuple[int, Reading, tuple[str, ...]]] = []
         letters: list[DeadLetter] = []
-        for index, message in enumerate(messages):
+        for index, part in enumerate(parts):
+            message = part.message
             try:
+                if part.refused is not None:
+                    raise ValidationError([Issue("", part.refused)])
                 reading, warnings = validate_message(message, self._profile)
             except ValidationError as exc:
-                reason = str(exc)
+                reason = str(exc) if part.index is None else f"readings[{part.index}]: {exc}"
                 letters.append(_letter(DeadLetterKind.REJECTED, message, reason))
                 results[index] = Result(message, Outcome.REJECTED, reason=reason)
             else:
