@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from fpdf import FPDF
 from pypdf import PdfReader, PdfWriter
+from pypdf.annotations import FreeText
 
 from coldchain.adapters.sqlite import SqliteAuditLog, SqliteDatabase
 from coldchain.apps.local_ingest import local_ingest
@@ -159,6 +160,18 @@ def test_the_report_is_a_release_document_and_verifies(
     with edited.open("wb") as out_file:
         writer.write(out_file)
     code, _, err = cli(home, capsys, "report", "verify", str(edited))
+    assert code == 1
+    assert "altered" in err
+
+    # A stamp added as an annotation changes no extracted text, and is refused too.
+    stamped = PdfWriter(clone_from=pdf)
+    stamped.add_annotation(
+        page_number=0, annotation=FreeText(text="RELEASED", rect=(50, 550, 200, 650))
+    )
+    annotated = tmp_path / "annotated.pdf"
+    with annotated.open("wb") as out_file:
+        stamped.write(out_file)
+    code, _, err = cli(home, capsys, "report", "verify", str(annotated))
     assert code == 1
     assert "altered" in err
 

@@ -114,6 +114,8 @@ def test_a_device_is_on_at_most_one_active_shipment(log: Any) -> None:
 
 def test_bad_input_is_refused_with_every_reason(log: Any) -> None:
     shipments = Shipments(log)
+    with pytest.raises(ValidationError, match="id:"):
+        shipments.create("SH-1\n", "p", "p", "A", "B", ["dev-1"], "ana", T0)
     with pytest.raises(ValidationError) as refused:
         shipments.create("bad id!", " ", "p", "A", "", [], "ana", T0)
     text = str(refused.value)
@@ -140,7 +142,15 @@ def test_the_log_appends_only(log: Any) -> None:
 def test_sqlite_refuses_to_rewrite_history(tmp_path: Path) -> None:
     db = SqliteDatabase(tmp_path / "audit.db")
     SqliteAuditLog(db).append(AuditRecord("alarm/abc", 1, "acknowledged", "ana", T0, "why"))
-    for statement in ("UPDATE audit_log SET document = '{}'", "DELETE FROM audit_log"):
+    for statement in (
+        "UPDATE audit_log SET document = '{}'",
+        "DELETE FROM audit_log",
+        # REPLACE deletes without firing the delete trigger: refused by its own trigger.
+        "INSERT OR REPLACE INTO audit_log (id, subject, seq, at, document) "
+        "SELECT id, subject, seq, at, '{}' FROM audit_log",
+        "INSERT OR REPLACE INTO audit_log (subject, seq, at, document) "
+        "VALUES ('alarm/abc', 1, '2024', '{}')",
+    ):
         with pytest.raises(Exception, match="append-only"):
             db.connection.execute(statement)
     assert SqliteAuditLog(db).history("alarm/abc")[0].reason == "why"

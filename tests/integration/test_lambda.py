@@ -435,3 +435,17 @@ def test_a_batch_through_the_handler_stores_97_and_dead_letters_3(aws: AwsStack)
     assert len(list(stored.between("dev-1", "2000", "9999"))) == 97
     reasons = sorted(b["reason"] for b in dlq_bodies(aws))
     assert [r.split(":", 1)[0] for r in reasons] == ["readings[17]", "readings[42]", "readings[99]"]
+
+
+def test_an_old_format_document_cannot_borrow_the_new_fields() -> None:
+    """Before the exact-bytes rule, the device's own fields were merged into the rule's
+    output: a device could have written the new field names itself."""
+    forged = base64.b64encode(json.dumps({**trip()[0], "device_id": "dev-2"}).encode()).decode()
+    document = {
+        **trip()[0],
+        lambda_handler.TOPIC_DEVICE_FIELD: "dev-1",  # what the old rule added: the truth
+        lambda_handler.PAYLOAD_FIELD: forged,
+        lambda_handler.TOPIC_FIELD: telemetry_topic("dev-2"),
+    }
+    message = lambda_handler.message_from_rule_output(document)
+    assert message.topic == telemetry_topic("dev-1")

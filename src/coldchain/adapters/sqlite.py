@@ -197,6 +197,16 @@ MIGRATIONS: Final[tuple[str, ...]] = (
     CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit_log
     BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
     """,
+    # 8: INSERT OR REPLACE deletes without firing the delete trigger (recursive triggers are
+    #    off): refuse any insert that would replace a record.
+    """
+    CREATE TRIGGER audit_no_replace BEFORE INSERT ON audit_log
+    WHEN EXISTS (
+        SELECT 1 FROM audit_log
+        WHERE id = NEW.id OR (subject = NEW.subject AND seq = NEW.seq)
+    )
+    BEGIN SELECT RAISE(ABORT, 'the audit log is append-only: that record exists'); END;
+    """,
 )
 
 _UNAVAILABLE_MARKERS: Final = ("locked", "readonly", "read-only", "disk", "full", "unable to open")

@@ -139,7 +139,9 @@ def message_from_rule_output(document: dict[str, Any]) -> Message:
         if isinstance(received_ms, int | float) and not isinstance(received_ms, bool)
         else datetime.now(UTC)
     )
-    if PAYLOAD_FIELD in document:
+    if PAYLOAD_FIELD in document and TOPIC_DEVICE_FIELD not in document:
+        # (An old-format document merged the device's own fields in: a device could have
+        # written these two names itself, so they are trusted only without the old field.)
         encoded = document[PAYLOAD_FIELD]
         try:
             raw = base64.b64decode(str(encoded), validate=True)

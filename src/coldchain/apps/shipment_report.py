@@ -83,6 +83,11 @@ def build(
         for excursion in device["excursions"]:
             if excursion["end"] is None:
                 warnings.append(f"{device['device_id']}: excursion {excursion['rule']} still open")
+    if profile.name != shipment.profile:
+        warnings.append(
+            f"evaluated with profile {profile.name!r}; the shipment was created under "
+            f"{shipment.profile!r}"
+        )
     decision = shipment.decision
     return {
         "format": FORMAT,
@@ -122,10 +127,7 @@ def build(
                 "cleared_at": _canonical(a.cleared_at),
                 "peak": a.peak,
                 "unit": peak_unit(a),
-                "acknowledgements": [
-                    {"by": r.by, "at": to_canonical(r.at), "comment": r.reason}
-                    for r in acknowledgements.get(a.id, [])
-                ],
+                "acknowledgements": _acknowledgements(a, acknowledgements.get(a.id, [])),
             }
             for a in alarms
         ],
@@ -149,6 +151,16 @@ def build(
             "zone": zone,
         },
     }
+
+
+def _acknowledgements(alarm: Alarm, records: Sequence[AuditRecord]) -> list[dict[str, str]]:
+    """Every acknowledgement in the audit trail; the record's own when the trail has none
+    (acknowledged before the trail existed, or the alarm re-keyed by a late reading)."""
+    found = [{"by": r.by, "at": to_canonical(r.at), "comment": r.reason} for r in records]
+    first = alarm.acknowledgement
+    if not found and first is not None:
+        found = [{"by": first.by, "at": to_canonical(first.at), "comment": first.comment}]
+    return found
 
 
 def _canonical(moment: datetime | None) -> str | None:
@@ -371,9 +383,16 @@ def verify(path: Path) -> tuple[str, str]:
     with tempfile.TemporaryDirectory() as folder:
         again = Path(folder) / "again.pdf"
         render_pdf(document, zone, again)
-        expected = [page.extract_text() for page in PdfReader(again).pages]
-    if expected != pages:
-        raise ValueError("the pages do not say what the report data says: altered")
+        expected = again.read_bytes()
+    # Rendering is deterministic (the creation date is the generation time), so an issued
+    # report is byte for byte what its data renders to: a stamped, annotated or edited page
+    # is refused, not only changed text. (A report rendered by another version of coldchain
+    # or fpdf2 is refused too; verify with the version that issued it.)
+    if expected != path.read_bytes():
+        raise ValueError(
+            "the file is not what its report data renders to: altered (or rendered by "
+            f"another version than {document['generated']['software']})"
+        )
     return digest, str(document["shipment"]["id"])
 
 

@@ -59,6 +59,8 @@ def _batch(message: Message) -> dict[str, object] | None:
     """The batch document, or None when the message is not a batch."""
     if _MARKER not in message.payload:  # cheap: most messages are single readings
         return None
+    if len(message.payload) > MAX_BYTES:
+        return None  # not parsed: too large to be a batch; validation refuses its size
     try:
         document = json.loads(message.payload)
     except ValueError:

@@ -186,7 +186,7 @@ class Shipments:
             ValidationError: a field is missing or wrong, or the id is taken.
         """
         issues = []
-        if not SHIPMENT_ID.match(shipment_id):
+        if not SHIPMENT_ID.fullmatch(shipment_id):
             issues.append(Issue("id", "must be 1-64 of A-Z a-z 0-9 _ . - (no leading symbol)"))
         for name, value in (
             ("product", product),

@@ -175,13 +175,13 @@ class Api:
         found = shipments.get(shipment_id)
         alarms: list[Alarm] = []
         if found.started_at is not None:
-            store = SqliteAlarmStore(self.db)
-            for device_id in found.devices:
+            store, begin = SqliteAlarmStore(self.db), found.started_at
+            end = found.ended_at or self.now()
+            for device_id in found.devices:  # every alarm that overlaps the shipment
                 alarms += [
                     a
                     for a in store.list(device_id=device_id, limit=10_000)
-                    if a.started_at >= found.started_at
-                    and (found.ended_at is None or a.started_at <= found.ended_at)
+                    if a.started_at <= end and (a.cleared_at or end) >= begin
                 ]
         return {
             **shipment_document(found),
@@ -229,8 +229,8 @@ class Api:
         log = SqliteAuditLog(self.db)
         limit = self._int(query, "limit", 100, 1, 10_000)
         subject = query.get("subject")
-        records = log.history(subject)[:limit] if subject else log.recent(limit)
-        return [r.document() for r in records]
+        records = log.history(subject)[::-1][:limit] if subject else log.recent(limit)
+        return [r.document() for r in records]  # newest first either way
 
     def acknowledge(self, alarm_id: str, by: str, comment: str) -> dict[str, Any]:
         """``by`` is the signed-in user, never a name the client sent."""
