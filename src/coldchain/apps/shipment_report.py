@@ -24,7 +24,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from fpdf import FPDF
 
-from coldchain.apps.render import decision_document
+from coldchain.apps.render import decision_document, shipment_document
 from coldchain.apps.reports import summary_document
 from coldchain.core.alarm_profile import AlarmProfile
 from coldchain.core.alarms import Alarm, peak_unit
@@ -92,15 +92,7 @@ def build(
     return {
         "format": FORMAT,
         "shipment": {
-            "id": shipment.id,
-            "product": shipment.product,
-            "origin": shipment.origin,
-            "destination": shipment.destination,
-            "devices": list(shipment.devices),
-            "planned_start": _canonical(shipment.planned_start),
-            "planned_end": _canonical(shipment.planned_end),
-            "started_at": _canonical(shipment.started_at),
-            "ended_at": _canonical(shipment.ended_at),
+            **{k: v for k, v in shipment_document(shipment).items() if k != "decision"},
             "window": {
                 "from": _canonical(shipment.started_at),
                 "to": to_canonical(end),
