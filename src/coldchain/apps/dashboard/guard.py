@@ -71,6 +71,24 @@ class SecurityHeaders:
         await self.app(scope, receive, with_headers)
 
 
+# A body too large is read and thrown away up to this much before the 413 goes out: closing
+# a connection with unread data makes the kernel send a reset, which can destroy the 413 on
+# its way to the client. Beyond it the connection is cut (the request deadline bounds time).
+DRAIN_LIMIT: Final = 256 * 1024
+
+
+async def _discard(receive: Receive, budget: int) -> None:
+    """Read and drop what is left of a request body, at most ``budget`` bytes."""
+    seen = 0
+    while seen <= budget:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return
+        seen += len(message.get("body", b""))
+        if not message.get("more_body", False):
+            return
+
+
 class RequestGuard:
     """Refuses cross-origin and non-JSON state changes; bounds every request body.
 
@@ -90,6 +108,8 @@ class RequestGuard:
         headers = Headers(scope=scope)
         length = headers.get("content-length")
         if length is not None and (not length.isdigit() or int(length) > self.max_body):
+            if length.isdigit() and int(length) <= DRAIN_LIMIT:
+                await _discard(receive, DRAIN_LIMIT)
             await send_error(send, 413, f"request body larger than {self.max_body} bytes", True)
             return
         if scope["method"] in SAFE_METHODS:
@@ -110,6 +130,8 @@ class RequestGuard:
                 return
             body += message.get("body", b"")
             if len(body) > self.max_body:
+                if message.get("more_body", False):
+                    await _discard(receive, DRAIN_LIMIT - len(body))
                 await send_error(send, 413, f"request body larger than {self.max_body} bytes", True)
                 return
             if not message.get("more_body", False):
