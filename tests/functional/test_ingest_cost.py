@@ -75,7 +75,8 @@ def item_kib(stack: AwsStack, table: str, key: dict[str, Any]) -> float:
     return sum(len(k) + size(v) for k, v in item.items()) / 1024
 
 
-def test_each_reading_costs_one_state_read_and_write_and_no_history(stack: AwsStack) -> None:
+def counted_ingest(stack: AwsStack) -> tuple[Counting, Ingest]:
+    """The Lambda's ingest step on moto, through a client that counts its calls."""
     client = Counting(stack.dynamodb)
     readings = DynamoReadingStore(client, stack.telemetry, stack.devices, record_latest=False)  # type: ignore[arg-type]
     ingest = Ingest(
@@ -86,6 +87,11 @@ def test_each_reading_costs_one_state_read_and_write_and_no_history(stack: AwsSt
         default_profile(),
         DynamoEventStore(client, stack.events),  # type: ignore[arg-type]
     )
+    return client, ingest
+
+
+def test_each_reading_costs_one_state_read_and_write_and_no_history(stack: AwsStack) -> None:
+    client, ingest = counted_ingest(stack)
 
     def one(minute: int, **fields: Any) -> Counter[tuple[str, str]]:
         client.calls.clear()
@@ -143,16 +149,7 @@ def test_each_reading_costs_one_state_read_and_write_and_no_history(stack: AwsSt
 def test_a_kinesis_batch_reads_and_writes_each_device_once(stack: AwsStack) -> None:
     """Kinesis mode: a batch of 100 readings from 10 devices, every other one out of band.
     Target: at most 1.3 WRU and 0.3 RRU per reading."""
-    client = Counting(stack.dynamodb)
-    readings = DynamoReadingStore(client, stack.telemetry, stack.devices, record_latest=False)  # type: ignore[arg-type]
-    ingest = Ingest(
-        Processor(readings, MemoryDeadLetterStore()),
-        DynamoDeviceStateStore(client, stack.devices),  # type: ignore[arg-type]
-        DynamoAlarmStore(client, stack.alarms),  # type: ignore[arg-type]
-        MemoryOutbox(),
-        default_profile(),
-        DynamoEventStore(client, stack.events),  # type: ignore[arg-type]
-    )
+    client, ingest = counted_ingest(stack)
     devices = [f"dev-{n}" for n in range(10)]
 
     def batch(first_minute: int) -> list[Any]:
