@@ -111,7 +111,7 @@ resource "aws_sqs_queue" "dlq" {
 resource "aws_kinesis_stream" "telemetry" {
   count            = local.kinesis_enabled ? 1 : 0
   name             = "${var.name_prefix}-telemetry"
-  retention_period = 24
+  retention_period = var.kinesis_retention_hours
   encryption_type  = "KMS"
   kms_key_id       = aws_kms_key.data.arn
 

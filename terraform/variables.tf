@@ -110,3 +110,14 @@ variable "sweeper_reserved_concurrency" {
   type        = number
   default     = null
 }
+
+variable "kinesis_retention_hours" {
+  description = "How long the stream keeps records (hours, 24-8760). A Kinesis failure record in the dead-letter queue points at a record; 'coldchain dlq replay' can fetch it only while the stream keeps it."
+  type        = number
+  default     = 168
+
+  validation {
+    condition     = var.kinesis_retention_hours >= 24 && var.kinesis_retention_hours <= 8760
+    error_message = "kinesis_retention_hours must be between 24 and 8760."
+  }
+}
