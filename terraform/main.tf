@@ -10,7 +10,7 @@ locals {
   partition  = data.aws_partition.current.partition
 
   # Must match coldchain.core.topics and coldchain.apps.lambda_handler (tests check it).
-  telemetry_filter   = "dt/coldchain/+/telemetry"
+  telemetry_filter = "dt/coldchain/+/telemetry"
   # The device's exact bytes (base64), the topic and the arrival time: the processor validates
   # the same bytes the local worker does, and a non-JSON payload reaches it.
   payload_field     = "coldchain_payload_b64"

@@ -57,6 +57,20 @@ resource "aws_dynamodb_table" "devices" {
     type = "S"
   }
 
+  attribute {
+    name = "registry"
+    type = "S"
+  }
+
+  # Sparse, keys only: the device list (coldchain devices --store dynamodb://...) reads the
+  # ids here instead of scanning. Its key never changes, so a state update writes no entry.
+  global_secondary_index {
+    name            = "registry-device"
+    hash_key        = "registry"
+    range_key       = "device_id"
+    projection_type = "KEYS_ONLY"
+  }
+
   point_in_time_recovery {
     enabled = true
   }
@@ -149,6 +163,11 @@ resource "aws_dynamodb_table" "alarms" {
     type = "S"
   }
 
+  attribute {
+    name = "started_month"
+    type = "S"
+  }
+
   global_secondary_index {
     name            = "device-started"
     hash_key        = "device_id"
@@ -160,6 +179,14 @@ resource "aws_dynamodb_table" "alarms" {
   global_secondary_index {
     name            = "active-started"
     hash_key        = "active"
+    range_key       = "started_at"
+    projection_type = "ALL"
+  }
+
+  # Every alarm by the month it started: listings read the newest months first, no scan.
+  global_secondary_index {
+    name            = "month-started"
+    hash_key        = "started_month"
     range_key       = "started_at"
     projection_type = "ALL"
   }

@@ -15,8 +15,12 @@ from coldchain.adapters.dynamodb import (
     ALARMS_ACTIVE_INDEX,
     ALARMS_ACTIVE_KEY,
     ALARMS_DEVICE_INDEX,
+    ALARMS_MONTH_INDEX,
+    ALARMS_MONTH_KEY,
     ALARMS_PK,
     DEVICES_PK,
+    DEVICES_REGISTRY_INDEX,
+    DEVICES_REGISTRY_KEY,
     EVENTS_PK,
     EVENTS_SK,
     FLEET_INDEX,
@@ -85,8 +89,21 @@ def create_stack(prefix: str = "coldchain") -> AwsStack:
     dynamodb.create_table(
         TableName=devices,
         BillingMode="PAY_PER_REQUEST",
-        AttributeDefinitions=[{"AttributeName": DEVICES_PK, "AttributeType": "S"}],
+        AttributeDefinitions=[
+            {"AttributeName": DEVICES_PK, "AttributeType": "S"},
+            {"AttributeName": DEVICES_REGISTRY_KEY, "AttributeType": "S"},
+        ],
         KeySchema=[{"AttributeName": DEVICES_PK, "KeyType": "HASH"}],
+        GlobalSecondaryIndexes=[
+            {
+                "IndexName": DEVICES_REGISTRY_INDEX,
+                "KeySchema": [
+                    {"AttributeName": DEVICES_REGISTRY_KEY, "KeyType": "HASH"},
+                    {"AttributeName": DEVICES_PK, "KeyType": "RANGE"},
+                ],
+                "Projection": {"ProjectionType": "KEYS_ONLY"},
+            }
+        ],
     )
     dynamodb.create_table(
         TableName=events,
@@ -109,6 +126,7 @@ def create_stack(prefix: str = "coldchain") -> AwsStack:
             {"AttributeName": "device_id", "AttributeType": "S"},
             {"AttributeName": "started_at", "AttributeType": "S"},
             {"AttributeName": ALARMS_ACTIVE_KEY, "AttributeType": "S"},
+            {"AttributeName": ALARMS_MONTH_KEY, "AttributeType": "S"},
         ],
         KeySchema=[{"AttributeName": ALARMS_PK, "KeyType": "HASH"}],
         GlobalSecondaryIndexes=[
@@ -124,6 +142,14 @@ def create_stack(prefix: str = "coldchain") -> AwsStack:
                 "IndexName": ALARMS_ACTIVE_INDEX,
                 "KeySchema": [
                     {"AttributeName": ALARMS_ACTIVE_KEY, "KeyType": "HASH"},
+                    {"AttributeName": "started_at", "KeyType": "RANGE"},
+                ],
+                "Projection": {"ProjectionType": "ALL"},
+            },
+            {
+                "IndexName": ALARMS_MONTH_INDEX,
+                "KeySchema": [
+                    {"AttributeName": ALARMS_MONTH_KEY, "KeyType": "HASH"},
                     {"AttributeName": "started_at", "KeyType": "RANGE"},
                 ],
                 "Projection": {"ProjectionType": "ALL"},

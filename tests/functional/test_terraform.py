@@ -16,7 +16,7 @@ import hcl2
 import pytest
 
 from coldchain import config
-from coldchain.adapters import dynamodb, dynamodb_audit
+from coldchain.adapters import dynamodb, dynamodb_audit, iot_rule_output
 from coldchain.apps import lambda_handler
 from coldchain.config import profile_from_text
 from coldchain.core.alarm_profile import default_profile, profile_mapping
@@ -117,11 +117,11 @@ def test_checkov_finds_nothing_but_reasoned_skips() -> None:
 def test_rule_sql_is_the_one_the_handler_expects() -> None:
     local = tf_locals()
     assert local["telemetry_filter"] == TELEMETRY_FILTER
-    assert local["payload_field"] == lambda_handler.PAYLOAD_FIELD
-    assert local["topic_field"] == lambda_handler.TOPIC_FIELD
-    assert local["received_at_field"] == lambda_handler.RECEIVED_AT_FIELD
+    assert local["payload_field"] == iot_rule_output.PAYLOAD_FIELD
+    assert local["topic_field"] == iot_rule_output.TOPIC_FIELD
+    assert local["received_at_field"] == iot_rule_output.RECEIVED_AT_FIELD
     sql = re.sub(r"\$\{local\.(\w+)\}", lambda m: str(local[m.group(1)]), local["rule_sql"])
-    assert sql == lambda_handler.RULE_SQL
+    assert sql == iot_rule_output.RULE_SQL
     rule = resources("aws_iot_topic_rule")["telemetry"]
     assert rule["sql"] == "${local.rule_sql}"
 

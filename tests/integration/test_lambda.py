@@ -16,6 +16,7 @@ from typing import Any
 import boto3
 import pytest
 
+from coldchain.adapters import iot_rule_output
 from coldchain.adapters.dynamodb import DynamoAlarmStore, DynamoEventStore, DynamoReadingStore
 from coldchain.adapters.sqlite import (
     SqliteDatabase,
@@ -98,9 +99,9 @@ def rule_output(body: dict[str, Any] | bytes, topic_device: str | None = None) -
     raw = body if isinstance(body, bytes) else json.dumps(body).encode()
     device = topic_device or (body.get("device_id", "dev-1") if isinstance(body, dict) else "dev-1")
     return {
-        lambda_handler.PAYLOAD_FIELD: base64.b64encode(raw).decode(),
-        lambda_handler.TOPIC_FIELD: telemetry_topic(str(device)),
-        lambda_handler.RECEIVED_AT_FIELD: int(NOW.timestamp() * 1000),
+        iot_rule_output.PAYLOAD_FIELD: base64.b64encode(raw).decode(),
+        iot_rule_output.TOPIC_FIELD: telemetry_topic(str(device)),
+        iot_rule_output.RECEIVED_AT_FIELD: int(NOW.timestamp() * 1000),
     }
 
 
@@ -443,9 +444,9 @@ def test_an_old_format_document_cannot_borrow_the_new_fields() -> None:
     forged = base64.b64encode(json.dumps({**trip()[0], "device_id": "dev-2"}).encode()).decode()
     document = {
         **trip()[0],
-        lambda_handler.TOPIC_DEVICE_FIELD: "dev-1",  # what the old rule added: the truth
-        lambda_handler.PAYLOAD_FIELD: forged,
-        lambda_handler.TOPIC_FIELD: telemetry_topic("dev-2"),
+        iot_rule_output.TOPIC_DEVICE_FIELD: "dev-1",  # what the old rule added: the truth
+        iot_rule_output.PAYLOAD_FIELD: forged,
+        iot_rule_output.TOPIC_FIELD: telemetry_topic("dev-2"),
     }
-    message = lambda_handler.message_from_rule_output(document)
+    message = iot_rule_output.message_from_rule_output(document)
     assert message.topic == telemetry_topic("dev-1")

@@ -5,8 +5,10 @@ Tables (see docs/architecture.md for the read/write cost per reading):
 * telemetry: PK ``device_id`` (S), SK ``timestamp`` (S, canonical UTC, so string order is
   time order), every number an N, ``expires_at`` (N, epoch seconds) for TTL; GSI
   ``fleet-timestamp`` on ``fleet_id`` + ``timestamp``.
-* devices: PK ``device_id``; the newest reading's fields, ``last_ts`` and a ``readings``
-  count, so "latest reading of every device" reads one small item per device.
+* devices: PK ``device_id``; the newest reading's fields, ``last_ts``, ``first_ts`` and a
+  ``readings`` count, so "latest reading of every device" reads one small item per device;
+  sparse KEYS_ONLY GSI ``registry-device`` (``registry``, ``device_id``) lists the devices
+  without a Scan (its key never changes, so a state update writes no index entry).
 * events: PK ``device_id``, SK ``event_key`` (``timestamp#kind``).
 
 Numbers travel as DynamoDB N strings written from Python's shortest round-trip repr, so a
@@ -18,7 +20,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Final, cast
 
@@ -26,7 +28,15 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from coldchain.core.alarms import Acknowledgement, Alarm, AlarmState
 from coldchain.core.device_state import DeviceState, state_document, state_from_document
-from coldchain.core.errors import StateConflictError, StorageError, StorageUnavailableError
+from coldchain.adapters.clock import SystemClock
+from coldchain.core.errors import (
+    Issue,
+    NotFoundError,
+    StateConflictError,
+    StorageError,
+    StorageUnavailableError,
+    ValidationError,
+)
 from coldchain.core.events import Event, EventKind, event_order
 from coldchain.core.messages import Outcome
 from coldchain.core.reading import Reading
@@ -35,6 +45,7 @@ from coldchain.core.timestamps import to_canonical
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
+    from coldchain.core.ports import Clock
     from mypy_boto3_dynamodb.type_defs import AttributeValueTypeDef
 
 Item = Mapping[str, "AttributeValueTypeDef"]
@@ -45,6 +56,9 @@ TTL_ATTRIBUTE: Final = "expires_at"
 FLEET_INDEX: Final = "fleet-timestamp"
 FLEET_INDEX_PK: Final = "fleet_id"
 DEVICES_PK: Final = "device_id"
+DEVICES_REGISTRY_INDEX: Final = "registry-device"
+DEVICES_REGISTRY_KEY: Final = "registry"
+DEVICES_REGISTRY_VALUE: Final = "device"
 EVENTS_PK: Final = "device_id"
 EVENTS_SK: Final = "event_key"
 DEFAULT_TTL_DAYS: Final = 90
@@ -209,7 +223,10 @@ class DynamoReadingStore:
             f":a{i}": value for i, value in enumerate(latest.values())
         }
         values |= {":ts": {"S": reading.timestamp}, ":one": {"N": "1"}}
+        values |= {":reg": {"S": DEVICES_REGISTRY_VALUE}}
+        names |= {"#reg": DEVICES_REGISTRY_KEY, "#first": "first_ts"}
         assignments = ", ".join(f"#a{i} = :a{i}" for i in range(len(latest)))
+        assignments += ", #reg = :reg, #first = if_not_exists(#first, :ts)"
         removals = [f for f in (*_NUMBERS, *_STRINGS, "seq") if f not in latest]
         names |= {f"#r{i}": name for i, name in enumerate(removals)}
         update = f"SET #last = :ts{', ' + assignments if assignments else ''} ADD #count :one"
@@ -395,6 +412,11 @@ ALARMS_DEVICE_INDEX: Final = "device-started"
 # (a handful) instead of scanning every alarm the fleet ever had.
 ALARMS_ACTIVE_INDEX: Final = "active-started"
 ALARMS_ACTIVE_KEY: Final = "active"
+# Every alarm by the month it started (``YYYY-MM``): listings read the newest months first
+# and stop at the limit, instead of scanning the history.
+ALARMS_MONTH_INDEX: Final = "month-started"
+ALARMS_MONTH_KEY: Final = "started_month"
+ALARMS_MONTHS_LISTED: Final = 15  # the TTL keeps cleared alarms 90 days; active ones come too
 _ALARM_STRINGS: Final = (
     "fleet_id",
     "cleared_at",
@@ -430,12 +452,25 @@ def _alarm_item(alarm: Alarm) -> dict[str, AttributeValueTypeDef]:
         "detail": {"S": alarm.detail},
     }
     item |= {name: {"S": value} for name, value in texts.items() if value is not None}
+    item[ALARMS_MONTH_KEY] = {"S": started_month(alarm.started_at)}
     if alarm.state is AlarmState.ACTIVE:
         item[ALARMS_ACTIVE_KEY] = {"S": ALARMS_ACTIVE_KEY}
     if alarm.cleared_at is not None:  # a cleared alarm expires with the readings it is about
         expires = alarm.cleared_at + timedelta(days=DEFAULT_TTL_DAYS)
         item[TTL_ATTRIBUTE] = _n(int(expires.timestamp()))
     return item
+
+
+def started_month(moment: datetime) -> str:
+    """The month index key of an alarm that started at ``moment``."""
+    return moment.astimezone(UTC).strftime("%Y-%m")
+
+
+def _months_back(now: datetime, count: int) -> Iterator[str]:
+    year, month = now.astimezone(UTC).year, now.astimezone(UTC).month
+    for _ in range(count):
+        yield f"{year:04d}-{month:02d}"
+        year, month = (year, month - 1) if month > 1 else (year - 1, 12)
 
 
 def _item_alarm(item: Item) -> Alarm:
@@ -477,12 +512,14 @@ class DynamoAlarmStore:
     """Alarm records in DynamoDB; see :class:`coldchain.core.ports.AlarmStore`.
 
     PK ``id``; GSI ``device-started`` (``device_id``, ``started_at``) for one device's alarms;
-    sparse GSI ``active-started`` for the active ones (the sweep). Other listings scan.
+    sparse GSI ``active-started`` for the active ones (the sweep); GSI ``month-started`` for
+    the fleet's alarms newest first. No listing scans.
     """
 
-    def __init__(self, client: DynamoDBClient, table: str) -> None:
+    def __init__(self, client: DynamoDBClient, table: str, clock: Clock | None = None) -> None:
         self._client = client
         self._table = table
+        self._clock = clock or SystemClock()
 
     def get(self, alarm_id: str) -> Alarm | None:
         try:
@@ -515,11 +552,11 @@ class DynamoAlarmStore:
             except (ClientError, BotoCoreError) as exc:
                 raise storage_error(exc, "delete_item") from exc
 
-    def _all(self, request: dict[str, Any], query: bool) -> list[Alarm]:
+    def _all(self, request: dict[str, Any]) -> list[Alarm]:
         alarms: list[Alarm] = []
         while True:
             try:
-                page = self._client.query(**request) if query else self._client.scan(**request)
+                page = self._client.query(**request)
             except (ClientError, BotoCoreError) as exc:
                 raise storage_error(exc, "read alarms") from exc
             alarms.extend(_item_alarm(item) for item in page.get("Items", []))
@@ -528,15 +565,7 @@ class DynamoAlarmStore:
             request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
     def for_device(self, device_id: str, since: datetime) -> list[Alarm]:
-        found = self._all(
-            {
-                "TableName": self._table,
-                "IndexName": ALARMS_DEVICE_INDEX,
-                "KeyConditionExpression": "device_id = :d",
-                "ExpressionAttributeValues": {":d": {"S": device_id}},
-            },
-            query=True,
-        )
+        found = self._all(self._index(ALARMS_DEVICE_INDEX, "device_id", device_id))
         wanted = [
             a
             for a in found
@@ -552,25 +581,53 @@ class DynamoAlarmStore:
         fleet_id: str | None = None,
         limit: int = 100,
     ) -> list[Alarm]:
-        if active:  # the sparse index: active alarms only, no scan of the history
-            request: dict[str, Any] = {
-                "TableName": self._table,
-                "IndexName": ALARMS_ACTIVE_INDEX,
-                "KeyConditionExpression": "#a = :a",
-                "ExpressionAttributeNames": {"#a": ALARMS_ACTIVE_KEY},
-                "ExpressionAttributeValues": {":a": {"S": ALARMS_ACTIVE_KEY}},
-            }
-            found = self._all(request, query=True)
-        else:
-            found = self._all({"TableName": self._table}, query=False)
-        wanted = [
-            a
-            for a in found
-            if (active is None or (a.state is AlarmState.ACTIVE) == active)
-            and device_id in (None, a.device_id)
-            and fleet_id in (None, a.fleet_id)
-        ]
-        return sorted(wanted, key=lambda a: (-a.started_at.timestamp(), a.id))[:limit]
+        def wanted(alarm: Alarm) -> bool:
+            return (
+                (active is None or (alarm.state is AlarmState.ACTIVE) == active)
+                and device_id in (None, alarm.device_id)
+                and fleet_id in (None, alarm.fleet_id)
+            )
+
+        if active:  # the sparse index: active alarms only
+            found = self._all(self._index(ALARMS_ACTIVE_INDEX, ALARMS_ACTIVE_KEY, "active"))
+        elif device_id is not None:
+            found = self._all(self._index(ALARMS_DEVICE_INDEX, "device_id", device_id))
+        else:  # month by month, newest first, until the limit is reached
+            found = []
+            for month in _months_back(self._clock.now(), ALARMS_MONTHS_LISTED):
+                request = self._index(ALARMS_MONTH_INDEX, ALARMS_MONTH_KEY, month)
+                found += [a for a in self._all(request) if wanted(a)]
+                if len(found) >= limit:
+                    break
+        chosen = [a for a in found if wanted(a)]
+        return sorted(chosen, key=lambda a: (-a.started_at.timestamp(), a.id))[:limit]
+
+    def _index(self, index: str, key: str, value: str) -> dict[str, Any]:
+        return {
+            "TableName": self._table,
+            "IndexName": index,
+            "KeyConditionExpression": "#k = :k",
+            "ExpressionAttributeNames": {"#k": key},
+            "ExpressionAttributeValues": {":k": {"S": value}},
+            "ScanIndexForward": False,
+        }
+
+    def resolve(self, prefix: str) -> str:
+        """The alarm id that is ``prefix``, or the one listed alarm whose id starts with it.
+
+        Raises:
+            NotFoundError: no alarm id starts with it.
+            ValidationError: several do (they are named).
+        """
+        if self.get(prefix) is not None:
+            return prefix
+        ids = sorted(a.id for a in self.list(limit=1_000_000) if a.id.startswith(prefix))
+        if len(ids) == 1:
+            return ids[0]
+        if not ids:
+            raise NotFoundError(f"no alarm {prefix!r}")
+        shown = ", ".join(ids[:5]) + (", ..." if len(ids) > 5 else "")
+        raise ValidationError([Issue("alarm", f"{prefix!r} is ambiguous: {shown}")])
 
 
 STATE_ATTRIBUTE: Final = "rule_state"
@@ -619,7 +676,15 @@ class DynamoDeviceStateStore:
         }
         if expected_version:
             values[":expected"] = {"N": str(expected_version)}
-        assignments = ["#s = :doc", "#v = :next"]
+        assignments = ["#s = :doc", "#v = :next", "#reg = :reg"]
+        names["#reg"] = DEVICES_REGISTRY_KEY
+        values[":reg"] = {"S": DEVICES_REGISTRY_VALUE}
+        if state.readings:
+            names["#count"], values[":count"] = "readings", {"N": str(state.readings)}
+            assignments.append("#count = :count")
+        if state.first is not None:
+            names["#first"], values[":first"] = "first_ts", {"S": state.first}
+            assignments.append("#first = :first")
         removals: list[str] = []
         if state.last is not None:
             latest = reading_item(state.last)

@@ -13,11 +13,8 @@ Wiring (boto3 clients, stores) happens once per execution environment, on first 
 
 from __future__ import annotations
 
-import base64
 import functools
-import json
 from collections import Counter
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
 
@@ -29,38 +26,18 @@ from aws_lambda_powertools.utilities.data_classes.kinesis_stream_event import (
 )
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from coldchain.adapters.dynamodb import (
-    DynamoAlarmStore,
-    DynamoDeviceStateStore,
-    DynamoEventStore,
-    DynamoReadingStore,
+from coldchain.adapters.iot_rule_output import (
+    message_from_rule_output,
 )
-from coldchain.adapters.sns import SnsNotifier
-from coldchain.adapters.sqs import SqsDeadLetterSink
+from coldchain.apps.aws_ingest import AwsIngest, aws_ingest
 from coldchain.config import AwsSettings
 from coldchain.core.events import Event, EventKind
-from coldchain.core.ingest import Ingest
-from coldchain.core.messages import DeadLetter, DeadLetterKind, Message, Outcome
+from coldchain.core.messages import DeadLetter, DeadLetterKind, Outcome
 from coldchain.core.notifications import Notification
-from coldchain.core.processing import Processor, Result
-from coldchain.core.topics import TELEMETRY_FILTER, telemetry_topic
+from coldchain.core.processing import Result
 
 SERVICE: Final = "coldchain-processor"
 NAMESPACE: Final = "ColdChain"
-PAYLOAD_FIELD: Final = "coldchain_payload_b64"
-TOPIC_FIELD: Final = "coldchain_topic"
-RECEIVED_AT_FIELD: Final = "coldchain_received_at_ms"
-# The fields of the rule's output before the exact bytes were sent (still read: records
-# already in the Kinesis stream during an upgrade).
-TOPIC_DEVICE_FIELD: Final = "coldchain_topic_device_id"
-# IoT SQL for the topic rule, built from constants (not a database query). The device's bytes
-# travel untouched (base64), so the processor validates exactly what the local worker would,
-# and a payload that is not JSON reaches it and is dead-lettered with the same reason.
-RULE_SQL: Final = (
-    f"SELECT encode(*, 'base64') AS {PAYLOAD_FIELD}, topic() AS {TOPIC_FIELD}, "  # noqa: S608
-    f"timestamp() AS {RECEIVED_AT_FIELD} FROM '{TELEMETRY_FILTER}'"
-)
-
 # Metric names, one per outcome and per event kind; alarms and the dashboard use these.
 OUTCOME_METRICS: Final = {
     Outcome.STORED: "ReadingsStored",
@@ -96,63 +73,13 @@ logger = Logger(service=SERVICE)
 metrics = Metrics(namespace=NAMESPACE, service=SERVICE)
 
 
-@dataclass(frozen=True, slots=True)
-class _Wiring:
-    ingest: Ingest
-    dead_letters: SqsDeadLetterSink
-
-
 STATE_RETRIES = 5  # another invocation advanced the same device meanwhile: reload, reapply
 
 
 @functools.cache
-def _wiring() -> _Wiring:
+def _wiring() -> AwsIngest:
     settings = AwsSettings.from_env()
-    dynamodb = boto3.client("dynamodb")
-    dead_letters = SqsDeadLetterSink(boto3.client("sqs"), settings.dlq_url)
-    readings = DynamoReadingStore(
-        dynamodb,
-        settings.telemetry_table,
-        settings.devices_table,
-        settings.ttl_days,
-        record_latest=False,  # the device state store writes the latest values with the state
-    )
-    events = DynamoEventStore(dynamodb, settings.events_table)
-    ingest = Ingest(
-        Processor(readings, dead_letters),
-        DynamoDeviceStateStore(dynamodb, settings.devices_table),
-        DynamoAlarmStore(dynamodb, settings.alarms_table),
-        SnsNotifier(boto3.client("sns"), settings.alarm_topic_arn),
-        settings.alarm_profile,
-        events,
-    )
-    return _Wiring(ingest, dead_letters)
-
-
-def message_from_rule_output(document: dict[str, Any]) -> Message:
-    """The message the rule saw: the device's exact bytes, its topic, and the rules engine's
-    arrival time. (Output of the earlier rule, the payload's fields merged with two of the
-    rule's, is still understood.)"""
-    received_ms = document.get(RECEIVED_AT_FIELD)
-    received_at = (
-        datetime.fromtimestamp(received_ms / 1000, UTC)
-        if isinstance(received_ms, int | float) and not isinstance(received_ms, bool)
-        else datetime.now(UTC)
-    )
-    if PAYLOAD_FIELD in document and TOPIC_DEVICE_FIELD not in document:
-        # (An old-format document merged the device's own fields in: a device could have
-        # written these two names itself, so they are trusted only without the old field.)
-        encoded = document[PAYLOAD_FIELD]
-        try:
-            raw = base64.b64decode(str(encoded), validate=True)
-        except ValueError:
-            raw = str(encoded).encode()  # not base64: validation rejects it, bytes kept
-        return Message(str(document.get(TOPIC_FIELD, "unknown")), raw, received_at)
-    body = dict(document)
-    topic_device = body.pop(TOPIC_DEVICE_FIELD, None)
-    body.pop(RECEIVED_AT_FIELD, None)
-    topic = telemetry_topic(str(topic_device)) if topic_device is not None else "unknown"
-    return Message(topic, json.dumps(body, allow_nan=True).encode(), received_at)
+    return aws_ingest(settings, boto3.client("dynamodb"), boto3.client("sqs"), boto3.client("sns"))
 
 
 def _handle(documents: list[dict[str, Any]]) -> list[Result]:

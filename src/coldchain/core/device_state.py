@@ -34,6 +34,12 @@ class DeviceState:
     silence: Run | None = None  # an open DeviceSilence, started at the last reading's time
     recent: tuple[str, ...] = ()  # the newest applied readings' timestamps, oldest first
     version: int = 0
+    # What the device listing shows beside the newest reading (DynamoDB keeps no devices
+    # table of its own): readings stored so far and the earliest one's timestamp. Counted
+    # by the step that stored them, so a state write lost to a concurrent writer leaves a
+    # few uncounted (see Ingest.run); informational, reports count the readings themselves.
+    readings: int = 0
+    first: str | None = None
 
     def applied(self, timestamp: str) -> bool:
         """Whether the reading at ``timestamp`` is known to have been applied."""
@@ -97,7 +103,8 @@ def advance(
             for change in changes
         ]
     recent = (*state.recent, reading.timestamp)[-RECENT_KEPT:]
-    return DeviceState(state.device_id, reading, rules, None, recent, state.version), transitions
+    after = replace(state, last=reading, rules=rules, silence=None, recent=recent)
+    return after, transitions
 
 
 def live_figures(alarm: Alarm, state: DeviceState | None) -> Alarm:
@@ -277,6 +284,10 @@ def state_document(state: DeviceState) -> dict[str, Any]:
     }
     if state.silence is not None:
         document["silence"] = _run_document(state.silence)
+    if state.readings:
+        document["readings"] = state.readings
+    if state.first is not None:
+        document["first"] = _ms(parse_iso(state.first))
     return document
 
 
@@ -298,4 +309,6 @@ def state_from_document(document: Mapping[str, Any], version: int) -> DeviceStat
         silence=_run(document.get("silence")),
         recent=recent,
         version=version,
+        readings=int(document.get("readings", 0)),
+        first=None if document.get("first") is None else to_canonical(_moment(document["first"])),
     )

@@ -105,6 +105,10 @@ class Ingest:
         for result in results:
             if result.outcome in (Outcome.STORED, Outcome.DUPLICATE) and result.reading:
                 by_device.setdefault(result.reading.device_id, []).append(result.reading)
+        stored: dict[str, list[str]] = {}
+        for result in results:
+            if result.outcome is Outcome.STORED and result.reading:
+                stored.setdefault(result.reading.device_id, []).append(result.reading.timestamp)
         if not by_device:
             return IngestResult(results)
         states = self._states.get_many(sorted(by_device))
@@ -115,6 +119,7 @@ class Ingest:
         for device_id, readings in by_device.items():
             before = states.get(device_id) or DeviceState(device_id)
             after, changed, removed = self._device(before, readings, now)
+            after = _counted(before, after, stored.get(device_id, []))
             repairs += removed is not None and before.version > 0
             transitions += changed
             moved += removed or []
@@ -257,6 +262,15 @@ class Ingest:
         rebuilt = replace(replayed.state, silence=state.silence, version=state.version)
         transitions, moved = reconcile(stored, replayed, start, now)
         return rebuilt, transitions, moved
+
+
+def _counted(before: DeviceState, after: DeviceState, stored: list[str]) -> DeviceState:
+    """``after`` with the counters carried over from ``before`` and this step's newly stored
+    readings added (a redelivery is a duplicate and does not count again)."""
+    firsts = [t for t in (before.first, *stored) if t is not None]
+    return replace(
+        after, readings=before.readings + len(stored), first=min(firsts) if firsts else None
+    )
 
 
 def reconcile(
