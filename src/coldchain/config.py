@@ -22,6 +22,8 @@ from coldchain.core.errors import ConfigurationError
 
 ENV_HOME: Final = "COLDCHAIN_HOME"
 ENV_DB: Final = "COLDCHAIN_DB"
+# The operator commands' store: dynamodb://PREFIX or sqlite:///PATH (--store wins, then --db).
+ENV_STORE: Final = "COLDCHAIN_STORE"
 ENV_MQTT_HOST: Final = "COLDCHAIN_MQTT_HOST"
 ENV_MQTT_PORT: Final = "COLDCHAIN_MQTT_PORT"
 ENV_LOG_LEVEL: Final = "COLDCHAIN_LOG_LEVEL"
@@ -50,6 +52,7 @@ class Settings:
     mqtt_host: str = DEFAULT_MQTT_HOST
     mqtt_port: int = DEFAULT_MQTT_PORT
     log_level: str = "INFO"
+    store_url: str | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -73,6 +76,7 @@ class Settings:
             mqtt_host=env.get(ENV_MQTT_HOST, DEFAULT_MQTT_HOST),
             mqtt_port=port,
             log_level=env.get(ENV_LOG_LEVEL, "INFO").upper(),
+            store_url=env.get(ENV_STORE) or None,
         )
 
     def override(self, **changes: object) -> Settings:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from coldchain.adapters.clock import FixedClock
 from coldchain.adapters.dynamodb import (
     DynamoAlarmStore,
     DynamoDeviceStateStore,
@@ -82,7 +83,7 @@ def parts(
             yield (
                 # The state store writes the latest values (as in the Lambda wiring).
                 DynamoReadingStore(aws.dynamodb, aws.telemetry, aws.devices, record_latest=False),
-                DynamoAlarmStore(aws.dynamodb, aws.alarms),
+                DynamoAlarmStore(aws.dynamodb, aws.alarms, FixedClock(T0 + timedelta(days=30))),
                 DynamoDeviceStateStore(aws.dynamodb, aws.devices),
             )
         return

@@ -232,7 +232,7 @@ def test_devices_telemetry_excursions_and_dead_letters(
             ],
             "no readings",
         ),
-        (["dlq", "replay"], "--id N or --all"),
+        (["dlq", "replay"], "--id ID or --all"),
     ],
 )
 def test_errors_are_one_line(

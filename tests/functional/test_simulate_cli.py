@@ -96,3 +96,19 @@ def test_bad_argument_is_one_line(capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = run(["simulate", "--interval", "soon"], capsys)
     assert code == 2
     assert_one_line_error(err, "--interval")
+
+
+@pytest.mark.parametrize("size", ["0", "101", "ten"])
+def test_batch_outside_the_format_is_one_line(
+    capsys: pytest.CaptureFixture[str], size: str
+) -> None:
+    code, _, err = run(["simulate", "--batch", size, "--count", "1"], capsys)
+    assert code == 2
+    assert_one_line_error(err, "--batch")
+
+
+def test_batch_in_the_help_with_an_example(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(["simulate", "--help"], capsys)
+    assert code == 0
+    assert "--batch" in out
+    assert "coldchain simulate --devices 100 --interval 1 --batch 10" in out

@@ -118,8 +118,14 @@ def step_using(action: str) -> tuple[str, int, dict[str, Any]]:
     pytest.fail(f"no step uses {action}")
 
 
+def resolve(value: str) -> str:
+    """A value written as `${{ env.NAME }}` and the workflow's env, resolved."""
+    match = re.fullmatch(r"\$\{\{\s*env\.(\w+)\s*\}\}", value)
+    return str(workflow()["env"][match.group(1)]) if match else value
+
+
 def test_the_workflow_runs_on_pull_requests_touching_the_module() -> None:
-    triggers = workflow().get("on", workflow().get(True))  # YAML 1.1 reads `on` as true
+    triggers = workflow()["on" if "on" in workflow() else True]  # YAML 1.1 reads `on` as true
     assert "terraform/**" in triggers["pull_request"]["paths"]
 
 
@@ -132,9 +138,7 @@ def test_every_action_is_pinned_to_a_version() -> None:
 def test_the_workflow_uses_a_terraform_with_s3_native_locking() -> None:
     for job, _, step in all_steps():
         if step.get("uses", "").startswith("hashicorp/setup-terraform@"):
-            version = step["with"]["terraform_version"]
-            if version.startswith("${{ env."):
-                version = workflow()["env"][version.removeprefix("${{ env.").removesuffix(" }}")]
+            version = resolve(step["with"]["terraform_version"])
             minor = re.fullmatch(r"[~^]?1\.(\d+)(\.\d+)?(\.x)?", version)
             assert minor is not None, (job, version)
             assert int(minor.group(1)) >= 10, (job, version)
@@ -154,12 +158,6 @@ def test_fmt_check_validate_and_tflint_run() -> None:
     tflint = step_running("tflint --format compact")
     assert tflint_init[0] == tflint[0] == lint_job
     assert setup_at < tflint_init[1] < tflint[1]
-
-
-def resolve(value: str) -> str:
-    """A value written as `${{ env.NAME }}` and the workflow's env, resolved."""
-    match = re.fullmatch(r"\$\{\{\s*env\.(\w+)\s*\}\}", value)
-    return str(workflow()["env"][match.group(1)]) if match else value
 
 
 def backend_config(step: dict[str, Any]) -> dict[str, str]:
@@ -193,7 +191,7 @@ def test_the_plan_is_saved_waits_for_the_lock_and_is_shown() -> None:
     assert "-out=tfplan" in plan["run"]
     assert re.search(r"-lock-timeout=\d+[sm]", plan["run"])
     assert "-lock=false" not in plan["run"]
-    _, show_at, show = step_running("terraform show -no-color tfplan", job="plan")
+    _, show_at, _ = step_running("terraform show -no-color tfplan", job="plan")
     assert show_at > plan_at
     concurrency = workflow().get("concurrency") or workflow()["jobs"][job]["concurrency"]
     assert concurrency["group"]

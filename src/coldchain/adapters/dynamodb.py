@@ -26,9 +26,9 @@ from typing import TYPE_CHECKING, Any, Final, cast
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from coldchain.adapters.clock import SystemClock
 from coldchain.core.alarms import Acknowledgement, Alarm, AlarmState
 from coldchain.core.device_state import DeviceState, state_document, state_from_document
-from coldchain.adapters.clock import SystemClock
 from coldchain.core.errors import (
     Issue,
     NotFoundError,
@@ -45,8 +45,9 @@ from coldchain.core.timestamps import to_canonical
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
-    from coldchain.core.ports import Clock
     from mypy_boto3_dynamodb.type_defs import AttributeValueTypeDef
+
+    from coldchain.core.ports import Clock
 
 Item = Mapping[str, "AttributeValueTypeDef"]
 
@@ -592,14 +593,15 @@ class DynamoAlarmStore:
             found = self._all(self._index(ALARMS_ACTIVE_INDEX, ALARMS_ACTIVE_KEY, "active"))
         elif device_id is not None:
             found = self._all(self._index(ALARMS_DEVICE_INDEX, "device_id", device_id))
-        else:  # month by month, newest first, until the limit is reached
-            found = []
+        else:  # the active ones, then month by month, newest first, until the limit
+            found = self._all(self._index(ALARMS_ACTIVE_INDEX, ALARMS_ACTIVE_KEY, "active"))
+            found = [a for a in found if wanted(a)]
             for month in _months_back(self._clock.now(), ALARMS_MONTHS_LISTED):
                 request = self._index(ALARMS_MONTH_INDEX, ALARMS_MONTH_KEY, month)
                 found += [a for a in self._all(request) if wanted(a)]
                 if len(found) >= limit:
                     break
-        chosen = [a for a in found if wanted(a)]
+        chosen = list({a.id: a for a in found if wanted(a)}.values())
         return sorted(chosen, key=lambda a: (-a.started_at.timestamp(), a.id))[:limit]
 
     def _index(self, index: str, key: str, value: str) -> dict[str, Any]:

@@ -26,14 +26,18 @@ from coldchain.adapters.mqtt import MqttConsumer
 from coldchain.adapters.notify import Channel, LogChannel, SmtpChannel, WebhookChannel
 from coldchain.adapters.pki import LocalPki
 from coldchain.adapters.sqlite import (
-    SqliteAlarmStore,
-    SqliteAuditLog,
     SqliteDatabase,
-    SqliteDeviceStateStore,
 )
-from coldchain.apps.clictx import DB_OPTION, as_duration, open_store, settings_of
+from coldchain.apps.clictx import (
+    DB_OPTION,
+    STORE_OPTION,
+    as_duration,
+    settings_of,
+    stores_of,
+)
 from coldchain.apps.dashboard.commands import COMMANDS as DASHBOARD_COMMANDS
 from coldchain.apps.dispatcher import Dispatcher
+from coldchain.apps.dlq_cli import COMMANDS as DLQ_COMMANDS
 from coldchain.apps.operator_cli import COMMANDS as OPERATOR_COMMANDS
 from coldchain.apps.render import LIST_FORMAT, alarm_document, echo_documents, print_alarms
 from coldchain.apps.shipment_cli import COMMANDS as SHIPMENT_COMMANDS
@@ -49,6 +53,7 @@ from coldchain.apps.worker import Worker, WorkerOptions
 from coldchain.config import Settings, load_profile_file
 from coldchain.core.alarm_profile import default_profile
 from coldchain.core.alarms import acknowledge_alarm
+from coldchain.core.batches import MAX_READINGS
 from coldchain.core.device_state import with_live_figures
 from coldchain.core.errors import ColdchainError, ConfigurationError
 from coldchain.core.rules import Severity
@@ -419,6 +424,14 @@ def _channels(
     show_default=True,
     help="Readings each device keeps while offline.",
 )
+@click.option(
+    "--batch",
+    type=click.IntRange(1, MAX_READINGS),
+    default=1,
+    show_default=True,
+    help=f"Readings per message, 1 to {MAX_READINGS} (e.g. --batch 10): a batch goes when N "
+    "are buffered or the oldest has waited N intervals; a backlog replays in batches of N.",
+)
 @click.option("--gps/--no-gps", default=False, show_default=True)
 @click.option("--mqtt-version", type=click.Choice(["5", "3.1.1"]), default="5", show_default=True)
 @click.pass_context
@@ -426,7 +439,8 @@ def simulate(ctx: click.Context, /, **options: Any) -> None:
     """Simulate one device (drop-in for the original simulator) or a fleet.
 
     Examples: coldchain simulate --count 5 --interval 1;
-    coldchain simulate --devices 1000 --interval 10 --duration 120
+    coldchain simulate --devices 1000 --interval 10 --duration 120;
+    coldchain simulate --devices 100 --interval 1 --batch 10   (10 readings per message)
     """
     settings = settings_of(ctx)
     env = env_defaults()
@@ -451,6 +465,7 @@ def simulate(ctx: click.Context, /, **options: Any) -> None:
         buffer_size=options["buffer_size"],
         gps=options["gps"],
         protocol=options["mqtt_version"],
+        batch=options["batch"],
     )
     stats = run_simulation(request)
     undelivered = stats.sampled - stats.acked
@@ -463,7 +478,8 @@ def simulate(ctx: click.Context, /, **options: Any) -> None:
     click.echo(
         f"sampled {stats.sampled}, acknowledged {stats.acked}, dropped {stats.dropped}, "
         f"refused {stats.refused}, reconnects {stats.reconnects}, "
-        f"TCP+TLS connect {mean_connect_ms:.1f} ms on average{connected}",
+        f"TCP+TLS connect {mean_connect_ms:.1f} ms on average{connected}"
+        + (f", in {stats.messages} messages" if request.batch > 1 else ""),
         err=True,
     )
     if undelivered:
@@ -543,6 +559,7 @@ def alarms() -> None:
 @click.option("--limit", type=click.IntRange(1, 100_000), default=100, show_default=True)
 @LIST_FORMAT
 @DB_OPTION
+@STORE_OPTION
 @click.pass_context
 def alarms_list(
     ctx: click.Context,
@@ -554,14 +571,14 @@ def alarms_list(
     db: Path | None,
 ) -> None:
     """Alarm records, newest first. Example: coldchain alarms list --active --fleet reefer-fleet"""
-    database = open_store(settings_of(ctx).override(db_path=db))
+    stores = stores_of(ctx, db)
     try:
-        found = SqliteAlarmStore(database).list(
+        found = stores.alarms.list(
             active=True if active else None, device_id=device, fleet_id=fleet, limit=limit
         )
-        found = with_live_figures(found, SqliteDeviceStateStore(database).get_many)
+        found = with_live_figures(found, stores.states.get_many)
     finally:
-        database.close()
+        stores.close()
     if output in ("json", "csv"):
         echo_documents(output, [alarm_document(alarm) for alarm in found])
         return
@@ -572,7 +589,8 @@ def alarms_list(
 @click.argument("alarm_id")
 @click.option("--comment", required=True, help="Why, and what was done (required).")
 @click.option("--by", default=None, help="Who acknowledges [the login name].")
-@click.option("--db", type=click.Path(dir_okay=False, path_type=Path), default=None)
+@DB_OPTION
+@STORE_OPTION
 @click.pass_context
 def alarms_ack(
     ctx: click.Context, alarm_id: str, comment: str, by: str | None, db: Path | None
@@ -581,21 +599,20 @@ def alarms_ack(
 
     Example: coldchain alarms ack 3f2a9c1b7d0e --comment "moved to cold room"
     """
-    database = open_store(settings_of(ctx).override(db_path=db))
+    stores = stores_of(ctx, db)
     who = by or getpass.getuser()
     try:
-        with database.transaction():
-            alarms = SqliteAlarmStore(database)
+        with stores.unit_of_work():
             acked, record = acknowledge_alarm(
-                alarms,
-                SqliteAuditLog(database),
-                alarms.resolve(alarm_id),
+                stores.alarms,
+                stores.audit,
+                stores.alarms.resolve(alarm_id),
                 who,
                 comment,
                 datetime.now(UTC),
             )
     finally:
-        database.close()
+        stores.close()
     again = "" if record.seq == 1 else f" (acknowledgement {record.seq}; the earlier ones are kept)"
     click.echo(f"acknowledged {acked.id} ({acked.rule} on {acked.device_id}) by {who}{again}")
 
@@ -689,7 +706,7 @@ def _path(flag: Path | None, env: str | None) -> Path | None:
     return flag if flag is not None else (Path(env) if env else None)
 
 
-for _command in (*OPERATOR_COMMANDS, *SHIPMENT_COMMANDS, *DASHBOARD_COMMANDS):
+for _command in (*OPERATOR_COMMANDS, *DLQ_COMMANDS, *SHIPMENT_COMMANDS, *DASHBOARD_COMMANDS):
     cli.add_command(_command)
 
 

@@ -3,12 +3,14 @@ and parsing time options into a window."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import click
 
 from coldchain.adapters.sqlite import SqliteDatabase
+from coldchain.apps.operator_stores import OperatorStores, open_stores
 from coldchain.config import Settings
 from coldchain.core.alarm_profile import parse_duration
 from coldchain.core.errors import ConfigurationError
@@ -19,6 +21,21 @@ DB_OPTION = click.option(
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
     help="SQLite store [<home>/coldchain.db].",
+)
+
+
+def _remember_store(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
+    if value is not None:
+        ctx.meta["coldchain.store"] = value
+
+
+STORE_OPTION = click.option(
+    "--store",
+    default=None,
+    expose_value=False,
+    callback=_remember_store,
+    help="dynamodb://PREFIX (the deployed stack; AWS_* settings) or sqlite:///PATH "
+    "[$COLDCHAIN_STORE, else --db].",
 )
 PROFILE_OPTION = click.option(
     "--profile",
@@ -41,6 +58,22 @@ def settings_of(ctx: click.Context) -> Settings:
     settings = ctx.find_root().obj
     assert isinstance(settings, Settings)
     return settings
+
+
+def stores_of(ctx: click.Context, db: Path | None) -> OperatorStores:
+    """The store ``--store`` (or ``--db``, or the environment) names.
+
+    Raises:
+        click.UsageError: both ``--store`` and ``--db``.
+        ConfigurationError: an unknown store, or no local store.
+    """
+    store = ctx.meta.get("coldchain.store")
+    if store is not None and db is not None:
+        raise click.UsageError("give --store or --db, not both")
+    settings = settings_of(ctx)
+    if db is not None:
+        return open_stores(replace(settings, db_path=db, store_url=None), None)
+    return open_stores(settings, store)
 
 
 def open_store(settings: Settings) -> SqliteDatabase:

@@ -20,19 +20,8 @@ from rich.table import Table
 from rich.text import Text
 
 from coldchain import __version__
-from coldchain.adapters.sqlite import (
-    SqliteAlarmStore,
-    SqliteAuditLog,
-    SqliteDatabase,
-    SqliteDeadLetterStore,
-    SqliteDeviceStateStore,
-    SqliteEventStore,
-    SqliteProfileRecord,
-    SqliteReadingStore,
-)
-from coldchain.adapters.sqlite_queries import SqliteReadModel
-from coldchain.apps.clictx import DB_OPTION, PROFILE_OPTION, open_store, settings_of, window
-from coldchain.apps.local_ingest import local_ingest
+from coldchain.apps.clictx import DB_OPTION, PROFILE_OPTION, STORE_OPTION, stores_of, window
+from coldchain.apps.operator_stores import OperatorStores
 from coldchain.apps.render import (
     LIST_FORMAT,
     add_row,
@@ -64,7 +53,6 @@ from coldchain.core.audit import next_record
 from coldchain.core.device_state import with_live_figures
 from coldchain.core.device_status import device_status
 from coldchain.core.errors import ConfigurationError, NotFoundError
-from coldchain.core.messages import Message, Outcome
 from coldchain.core.shipments import Shipments
 from coldchain.core.shipments import subject as shipment_subject
 from coldchain.core.timestamps import parse_iso, to_canonical
@@ -75,23 +63,19 @@ FORMAT_OPTION = click.option(
 )
 
 
-def _store(ctx: click.Context, db: Path | None) -> SqliteDatabase:
-    return open_store(settings_of(ctx).override(db_path=db))
-
-
-def _profile(database: SqliteDatabase, path: Path | None) -> AlarmProfile:
+def _profile(stores: OperatorStores, path: Path | None) -> AlarmProfile:
     """An explicit profile file, else the one the worker recorded, else the built-in one."""
     if path is not None:
         return load_profile_file(path)
-    return SqliteProfileRecord(database).remembered() or default_profile()
+    return stores.recorded_profile() or default_profile()
 
 
-def _device_rows(database: SqliteDatabase, fleet: str | None) -> list[dict[str, Any]]:
+def _device_rows(stores: OperatorStores, fleet: str | None) -> list[dict[str, Any]]:
     now = datetime.now(UTC)
-    profile = _profile(database, None)
-    active = {a.device_id for a in SqliteAlarmStore(database).list(active=True, limit=1_000_000)}
+    profile = _profile(stores, None)
+    active = {a.device_id for a in stores.alarms.list(active=True, limit=1_000_000)}
     rows = []
-    for device in SqliteReadModel(database).devices():
+    for device in stores.directory.devices():
         if fleet is not None and device["fleet_id"] != fleet:
             continue
         last = parse_iso(device["last_ts"])
@@ -100,21 +84,27 @@ def _device_rows(database: SqliteDatabase, fleet: str | None) -> list[dict[str, 
     return rows
 
 
+def _known(stores: OperatorStores, device_id: str) -> None:
+    if device_id not in {d["device_id"] for d in stores.directory.devices()}:
+        raise NotFoundError(f"unknown device {device_id!r}")
+
+
 @click.command()
 @click.option("--fleet", default=None)
 @LIST_FORMAT
 @DB_OPTION
+@STORE_OPTION
 @click.pass_context
 def devices(ctx: click.Context, fleet: str | None, output: str, db: Path | None) -> None:
     """Every device: fleet, last seen, last temperature, battery, firmware, status.
 
     Example: coldchain devices --fleet reefer-fleet
     """
-    database = _store(ctx, db)
+    stores = stores_of(ctx, db)
     try:
-        rows = _device_rows(database, fleet)
+        rows = _device_rows(stores, fleet)
     finally:
-        database.close()
+        stores.close()
     if output == "json":
         click.echo(json.dumps(rows, indent=2))
         return
@@ -147,21 +137,22 @@ def device() -> None:
 @click.argument("device_id")
 @FORMAT_OPTION
 @DB_OPTION
+@STORE_OPTION
 @click.pass_context
 def device_show(ctx: click.Context, device_id: str, output: str, db: Path | None) -> None:
     """A device's latest state, recent alarms and events.
 
     Example: coldchain device show reefer-0001
     """
-    database = _store(ctx, db)
+    stores = stores_of(ctx, db)
     try:
-        found = [r for r in _device_rows(database, None) if r["device_id"] == device_id]
+        found = [r for r in _device_rows(stores, None) if r["device_id"] == device_id]
         if not found:
             raise NotFoundError(f"unknown device {device_id!r}")
-        alarms = SqliteAlarmStore(database).list(device_id=device_id, limit=20)
-        events = SqliteEventStore(database).list(device_id=device_id, limit=1_000_000)[-20:]
+        alarms = stores.alarms.list(device_id=device_id, limit=20)
+        events = stores.events.list(device_id=device_id, limit=1_000_000)[-20:]
     finally:
-        database.close()
+        stores.close()
     document = {
         **found[0],
         "alarms": [alarm_document(a) for a in alarms],
@@ -212,6 +203,7 @@ def device_show(ctx: click.Context, device_id: str, output: str, db: Path | None
 )
 @click.option("-o", "--output-file", type=click.Path(dir_okay=False, path_type=Path), default=None)
 @DB_OPTION
+@STORE_OPTION
 @click.pass_context
 def telemetry(
     ctx: click.Context,
@@ -228,17 +220,14 @@ def telemetry(
     Example: coldchain telemetry reefer-0001 --since 24h --format csv -o reefer-0001.csv
     """
     begin, until = window(since, start, end, default=None)
-    database = _store(ctx, db)
+    stores = stores_of(ctx, db)
     try:
-        if device_id not in {d["device_id"] for d in SqliteReadModel(database).devices()}:
-            raise NotFoundError(f"unknown device {device_id!r}")
-        readings = SqliteReadingStore(database).between(
-            device_id, to_canonical(begin), to_canonical(until)
-        )
+        _known(stores, device_id)
+        readings = stores.readings.between(device_id, to_canonical(begin), to_canonical(until))
         sink: IO[str] = output_file.open("w", newline="") if output_file else sys.stdout
         try:
             if output_file is not None:
-                total = SqliteReadModel(database).count(device_id, begin, until)
+                total = stores.directory.count(device_id, begin, until)
                 with Progress(console=Console(stderr=True), transient=True) as progress:
                     task = progress.add_task(f"exporting {device_id}", total=total)
 
@@ -256,7 +245,7 @@ def telemetry(
             if output_file is not None:
                 sink.close()
     finally:
-        database.close()
+        stores.close()
 
 
 def _write(output: str, readings: Any, sink: IO[str]) -> int:
@@ -285,6 +274,7 @@ def _write(output: str, readings: Any, sink: IO[str]) -> int:
 @click.option("--since", default=None, help="Only occurrences started within, e.g. 24h.")
 @LIST_FORMAT
 @DB_OPTION
+@STORE_OPTION
 @click.pass_context
 def excursions(
     ctx: click.Context,
@@ -299,11 +289,11 @@ def excursions(
     Example: coldchain excursions --since 24h
     """
     begin = window(since, None, None)[0] if since else None
-    database = _store(ctx, db)
+    stores = stores_of(ctx, db)
     try:
-        found = SqliteAlarmStore(database).list(device_id=device_id, fleet_id=fleet, limit=100_000)
+        found = stores.alarms.list(device_id=device_id, fleet_id=fleet, limit=100_000)
     finally:
-        database.close()
+        stores.close()
     found = [a for a in found if begin is None or a.started_at >= begin]
     if output in ("json", "csv"):
         echo_documents(output, [alarm_document(a) for a in found])
@@ -323,118 +313,6 @@ def excursions(
             f"{a.peak:g} {peak_unit(a)}",
         )
     Console().print(keep_whole(table, "device"))
-
-
-@click.group()
-def dlq() -> None:
-    """Dead letters: what could not be stored, and why."""
-
-
-@dlq.command("list")
-@click.option("--limit", type=click.IntRange(1, 100_000), default=50, show_default=True)
-@LIST_FORMAT
-@DB_OPTION
-@click.pass_context
-def dlq_list(ctx: click.Context, limit: int, output: str, db: Path | None) -> None:
-    """Dead letters, newest first, with their reasons. Example: coldchain dlq list --format json"""
-    database = _store(ctx, db)
-    try:
-        store = SqliteDeadLetterStore(database)
-        letters = store.list(limit)
-        dropped = store.dropped()
-    finally:
-        database.close()
-    documents = [
-        {
-            "id": s.id,
-            "kind": s.letter.kind.value,
-            "topic": s.letter.topic,
-            "received_at": to_canonical(s.letter.received_at),
-            "reason": s.letter.reason,
-            "attempts": s.attempts,
-            "size": s.size,
-            "sha256": s.sha256,
-            "truncated": s.truncated,
-            "payload": s.letter.payload.decode("utf-8", "replace")[:500],
-        }
-        for s in letters
-    ]
-    for drop in dropped:  # on stderr, so the JSON on stdout keeps its shape
-        click.echo(
-            f"dropped from {plain(drop.device_id)}: {drop.over_quota} over its quota, "
-            f"{drop.expired} past the retention (last {drop.last_dropped_at})",
-            err=True,
-        )
-    if output in ("json", "csv"):
-        echo_documents(output, documents)
-        return
-    table = Table(title=f"{len(documents)} dead letters")
-    for column in ("id", "kind", "topic", "received", "attempts", "reason"):
-        table.add_column(column)
-    for d in documents:
-        add_row(
-            table,
-            str(d["id"]),
-            str(d["kind"]),
-            str(d["topic"]),
-            local(parse_iso(str(d["received_at"]))),
-            str(d["attempts"]),
-            str(d["reason"]),
-        )
-    Console().print(keep_whole(table, "id", "topic"))
-
-
-@dlq.command("replay")
-@click.option("--id", "letter_id", type=int, default=None, help="One dead letter.")
-@click.option("--all", "replay_all", is_flag=True, help="Every dead letter.")
-@PROFILE_OPTION
-@DB_OPTION
-@click.pass_context
-def dlq_replay(
-    ctx: click.Context,
-    letter_id: int | None,
-    replay_all: bool,
-    profile_path: Path | None,
-    db: Path | None,
-) -> None:
-    """Send dead letters through the ingest step again (after a fix), with the worker's
-    profile; alarms and notifications follow as if they had arrived now, and the worker's
-    dispatcher delivers them. Those that still fail stay, with the new reason.
-    Example: coldchain dlq replay --all
-    """
-    if (letter_id is None) == (not replay_all):
-        raise click.UsageError("give --id N or --all")
-    database = _store(ctx, db)
-    profile = _profile(database, profile_path)
-    letters_store = SqliteDeadLetterStore(database)
-    ingest = local_ingest(database, profile)
-    try:
-        if letter_id is not None:
-            one = letters_store.get(letter_id)
-            if one is None:
-                raise NotFoundError(f"no dead letter {letter_id}")
-            targets = [one]
-        else:
-            targets = letters_store.list(limit=10_000_000)
-        recovered = 0
-        with Progress(console=Console(stderr=True), transient=True) as progress:
-            task = progress.add_task("replaying", total=len(targets))
-            for stored in targets:
-                letter = stored.letter
-                progress.advance(task)
-                if stored.truncated:  # only its first 4 KiB were kept: nothing to replay
-                    continue
-                message = Message(letter.topic, letter.payload, letter.received_at)
-                with database.transaction():
-                    [result] = ingest.run([message], datetime.now(UTC)).results
-                    if result.outcome in (Outcome.STORED, Outcome.DUPLICATE):
-                        letters_store.delete(stored.id)
-                        recovered += 1
-    finally:
-        database.close()
-    click.echo(
-        f"replayed {len(targets)}: {recovered} stored, {len(targets) - recovered} still failing"
-    )
 
 
 class _DefaultCommandGroup(click.Group):
@@ -460,6 +338,7 @@ def report() -> None:
 @report.command("verify")
 @click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @DB_OPTION
+@STORE_OPTION
 @click.pass_context
 def report_verify(ctx: click.Context, path: Path, db: Path | None) -> None:
     """Check that a report PDF is as it was issued (exit 1 if altered): its pages say what
@@ -504,6 +383,7 @@ def report_verify(ctx: click.Context, path: Path, db: Path | None) -> None:
     help="[stdout for json/csv/html; report-DEVICE.pdf (report-SHIPMENT.pdf) for pdf]",
 )
 @DB_OPTION
+@STORE_OPTION
 @click.pass_context
 def report_for(
     ctx: click.Context,
@@ -531,15 +411,12 @@ def report_for(
     if device_id is None or start is None or end is None:
         raise click.UsageError("give --shipment ID, or DEVICE with --from and --to")
     begin, until = window(None, start, end)
-    database = _store(ctx, db)
+    stores = stores_of(ctx, db)
     try:
-        profile = _profile(database, profile_path)
-        if device_id not in {d["device_id"] for d in SqliteReadModel(database).devices()}:
-            raise NotFoundError(f"unknown device {device_id!r}")
+        profile = _profile(stores, profile_path)
+        _known(stores, device_id)
         readings = list(
-            SqliteReadingStore(database).between(
-                device_id, to_canonical(begin), to_canonical(until)
-            )
+            stores.readings.between(device_id, to_canonical(begin), to_canonical(until))
         )
         if output == "csv":
             sink: IO[str] = output_file.open("w", newline="") if output_file else sys.stdout
@@ -550,7 +427,7 @@ def report_for(
                     sink.close()
             return
     finally:
-        database.close()
+        stores.close()
     try:
         trip = summarise_trip(readings, begin, until, profile)
     except ValueError:
@@ -584,6 +461,7 @@ def profile() -> None:
 @click.option("--builtin", is_flag=True, help="The built-in default profile.")
 @FORMAT_OPTION
 @DB_OPTION
+@STORE_OPTION
 @click.pass_context
 def profile_show(
     ctx: click.Context, profile_path: Path | None, builtin: bool, output: str, db: Path | None
@@ -595,15 +473,18 @@ def profile_show(
     """
     if builtin and profile_path is not None:
         raise click.UsageError("give --profile FILE or --builtin, not both")
-    store_path = settings_of(ctx).override(db_path=db).database
-    if builtin or (profile_path is None and not store_path.exists()):
-        chosen = default_profile()  # no worker has run here: it would run with this one
+    if builtin or profile_path is not None:
+        chosen = default_profile() if builtin else load_profile_file(profile_path)  # type: ignore[arg-type]
     else:
-        database = _store(ctx, db)
         try:
-            chosen = _profile(database, profile_path)
-        finally:
-            database.close()
+            stores = stores_of(ctx, db)
+        except ConfigurationError:  # no worker has run here: it would run with this one
+            chosen = default_profile()
+        else:
+            try:
+                chosen = _profile(stores, None)
+            finally:
+                stores.close()
     document = {**profile_mapping(chosen), "band": chosen.band}
     if output == "json":
         click.echo(json.dumps(document, indent=2))
@@ -635,29 +516,29 @@ def _record_report(
 ) -> None:
     """The checksum of an issued report goes into the shipment's audit trail, so `report
     verify` can tell a report this store issued from a self-consistent forgery."""
-    database = _store(ctx, db)
+    stores = stores_of(ctx, db)
     try:
-        with database.transaction():
-            audit = SqliteAuditLog(database)
+        with stores.unit_of_work():
+            audit = stores.audit
             subject = shipment_subject(shipment_id)
             data = {"sha256": digest}
             who = getpass.getuser()
             history = audit.history(subject)
             audit.append(next_record(history, subject, "report issued", who, at, "", data))
     finally:
-        database.close()
+        stores.close()
 
 
 def _issued(ctx: click.Context, db: Path | None, shipment_id: str, digest: str) -> bool | None:
     """Whether this store issued a report with ``digest`` (None: no such shipment here)."""
-    settings = settings_of(ctx).override(db_path=db)
-    if not settings.database.exists():
-        return None
-    database = _store(ctx, db)
     try:
-        history = SqliteAuditLog(database).history(shipment_subject(shipment_id))
+        stores = stores_of(ctx, db)
+    except ConfigurationError:  # no store here
+        return None
+    try:
+        history = stores.audit.history(shipment_subject(shipment_id))
     finally:
-        database.close()
+        stores.close()
     if not history:
         return None
     return any(r.action == "report issued" and r.data.get("sha256") == digest for r in history)
@@ -677,15 +558,15 @@ def _shipment_report(
     if output == "csv":
         raise click.UsageError("--format csv is for one device's readings; use pdf, html or json")
     now = datetime.now(UTC)
-    database = _store(ctx, db)
+    stores = stores_of(ctx, db)
     try:
-        profile = _profile(database, profile_path)
-        audit = SqliteAuditLog(database)
+        profile = _profile(stores, profile_path)
+        audit = stores.audit
         shipment = Shipments(audit).get(shipment_id)
         trips: dict[str, TripSummary | None] = {}
         alarms: list[Alarm] = []
         begin, until = shipment.started_at, shipment.ended_at or now
-        store, alarm_store = SqliteReadingStore(database), SqliteAlarmStore(database)
+        store, alarm_store = stores.readings, stores.alarms
         for device_id in shipment.devices if begin is not None else ():
             assert begin is not None
             readings = list(store.between(device_id, to_canonical(begin), to_canonical(until)))
@@ -700,12 +581,12 @@ def _shipment_report(
             ]
         alarms = with_live_figures(
             sorted(alarms, key=lambda a: (a.started_at, a.device_id)),
-            SqliteDeviceStateStore(database).get_many,
+            stores.states.get_many,
         )
         acknowledgements = {a.id: audit.history(alarm_subject(a.id)) for a in alarms}
         history = audit.history(shipment_subject(shipment_id))
     finally:
-        database.close()
+        stores.close()
     document = build_report(
         shipment,
         trips,
@@ -737,4 +618,4 @@ def _shipment_report(
         click.echo(text)
 
 
-COMMANDS = (devices, device, telemetry, excursions, dlq, report, profile)
+COMMANDS = (devices, device, telemetry, excursions, report, profile)

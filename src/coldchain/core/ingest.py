@@ -92,7 +92,12 @@ class Ingest:
         self._outbox = outbox
         self.profile = profile
 
-    def run(self, messages: Sequence[Message], now: datetime) -> IngestResult:
+    def run(
+        self,
+        messages: Sequence[Message],
+        now: datetime,
+        uncounted: dict[str, list[str]] | None = None,
+    ) -> IngestResult:
         """Ingest a batch; stores are written, nothing is committed here (the caller's unit of
         work commits, then acknowledges).
 
@@ -105,7 +110,9 @@ class Ingest:
         for result in results:
             if result.outcome in (Outcome.STORED, Outcome.DUPLICATE) and result.reading:
                 by_device.setdefault(result.reading.device_id, []).append(result.reading)
-        stored: dict[str, list[str]] = {}
+        # Readings this step stored, per device, until its state (which counts them) is
+        # written; run_retrying passes them on when another writer won the state write.
+        stored = {} if uncounted is None else uncounted
         for result in results:
             if result.outcome is Outcome.STORED and result.reading:
                 stored.setdefault(result.reading.device_id, []).append(result.reading.timestamp)
@@ -119,7 +126,13 @@ class Ingest:
         for device_id, readings in by_device.items():
             before = states.get(device_id) or DeviceState(device_id)
             after, changed, removed = self._device(before, readings, now)
-            after = _counted(before, after, stored.get(device_id, []))
+            unapplied = [  # stored before a crash, never counted: newer than the state
+                r.timestamp
+                for r in readings
+                if before.last is None or r.timestamp > before.last.timestamp
+            ]
+            counted = sorted({*stored.get(device_id, []), *unapplied})
+            after = _counted(before, after, counted)
             repairs += removed is not None and before.version > 0
             transitions += changed
             moved += removed or []
@@ -141,6 +154,7 @@ class Ingest:
             self._events.publish(raised)
         for state, version in writes:
             self._states.put(state, expected_version=version)
+            stored.pop(state.device_id, None)
         return IngestResult(results, transitions, notes, repairs, raised)
 
     def _event(self, transition: Transition) -> Event | None:
@@ -179,9 +193,10 @@ class Ingest:
         Raises:
             StateConflictError: still conflicting after ``attempts``.
         """
+        uncounted: dict[str, list[str]] = {}  # stored by an attempt whose state lost
         for attempt in range(1, attempts + 1):
             try:
-                return self.run(messages, now)
+                return self.run(messages, now, uncounted)
             except StateConflictError:
                 if attempt == attempts:
                     raise
@@ -265,8 +280,10 @@ class Ingest:
 
 
 def _counted(before: DeviceState, after: DeviceState, stored: list[str]) -> DeviceState:
-    """``after`` with the counters carried over from ``before`` and this step's newly stored
-    readings added (a redelivery is a duplicate and does not count again)."""
+    """``after`` with the counters carried over from ``before`` and the readings it has not
+    counted yet added: those this step stored, and duplicates newer than the state (stored
+    by a delivery that failed before writing the state). A late duplicate counts only if
+    this step stored it: one stored long ago cannot be told apart from one never counted."""
     firsts = [t for t in (before.first, *stored) if t is not None]
     return replace(
         after, readings=before.readings + len(stored), first=min(firsts) if firsts else None

@@ -7,12 +7,22 @@ link is up, with at most ``window`` unacknowledged. A reading leaves the buffer 
 the broker acknowledges it; when the link drops, the unacknowledged ones go back to the
 head in order and are replayed after a reconnect with jittered exponential backoff. When
 the buffer is full the oldest reading is dropped and counted.
+
+With ``batch`` N > 1 a message is a batch (:mod:`coldchain.core.batches`) of up to N
+readings from the buffer's head, within the format's reading and byte limits. A batch is
+sent when N readings are buffered, or when the oldest buffered reading has waited
+``batch_wait_s`` (N intervals by default: a steady device fills its batch first, so this
+only bounds the wait of a device whose sampling stalls or that comes back from an outage
+with a short backlog), or when the device has stopped sampling (count reached, stop,
+duration). A backlog after an outage is therefore replayed in full batches, oldest first.
+The whole batch is one publish: it leaves the buffer on its PUBACK, or goes back to the
+head in order when the link drops first. With N = 1 every message is one reading, as the
+original simulator sends.
 """
 
 from __future__ import annotations
 
 import heapq
-import json
 import logging
 import random
 import selectors
@@ -26,6 +36,7 @@ from typing import Final
 
 from coldchain.adapters.mqtt import ConnectError
 from coldchain.adapters.mqtt_device import DeviceLink, LinkState
+from coldchain.apps.simulator.batching import encode_batch, encode_reading
 from coldchain.core.device_model import DeviceModel
 from coldchain.core.reading import Reading
 from coldchain.core.topics import telemetry_topic
@@ -38,7 +49,11 @@ TICK_S: Final = 1.0
 
 @dataclass(frozen=True, slots=True)
 class FleetOptions:
-    """How the fleet runs."""
+    """How the fleet runs.
+
+    ``window`` counts unacknowledged messages (of up to ``batch`` readings each);
+    ``buffer_size`` counts readings; ``batch_wait_s`` None means ``batch * interval_s``.
+    """
 
     host: str
     port: int
@@ -51,13 +66,28 @@ class FleetOptions:
     drain_s: float = 30.0
     backoff_min_s: float = 0.5
     backoff_max_s: float = 30.0
+    batch: int = 1
+    batch_wait_s: float | None = None
+
+    @property
+    def hold_s(self) -> float:
+        """How long the oldest buffered reading may wait for its batch to fill."""
+        if self.batch_wait_s is not None:
+            return self.batch_wait_s
+        return self.batch * self.interval_s
 
 
 @dataclass
 class FleetStats:
-    """Counters across the fleet."""
+    """Counters across the fleet.
+
+    ``sampled``, ``published``, ``acked``, ``refused`` and ``dropped`` count readings (a
+    batch of ten acknowledged is ten ``acked``; a reading published again after a link drop
+    counts again in ``published``); ``messages`` counts MQTT publishes.
+    """
 
     sampled: int = 0
+    messages: int = 0
     published: int = 0
     acked: int = 0
     refused: int = 0
@@ -73,14 +103,18 @@ class FleetStats:
         return self.dropped + self.refused
 
 
+_Buffered = tuple[float, Reading]
+"""A buffered reading and when it was sampled (monotonic seconds)."""
+
+
 @dataclass
 class _Device:
     index: int
     model: DeviceModel
     tls: ssl.SSLContext
     topic: str
-    buffer: deque[tuple[Reading, bytes]] = field(default_factory=deque)
-    inflight: dict[int, tuple[Reading, bytes]] = field(default_factory=dict)
+    buffer: deque[_Buffered] = field(default_factory=deque)
+    inflight: dict[int, list[_Buffered]] = field(default_factory=dict)  # by packet id
     link: DeviceLink | None = None
     backoff_s: float = 0.0
     connected_once: bool = False
@@ -191,6 +225,8 @@ class Fleet:
                 self._stopping = True
             if self._stopping and drain_deadline is None:
                 drain_deadline = now + options.drain_s
+                # Partial batches go at once: no reading will come to fill them.
+                self._dirty.update(d.index for d in self._devices if d.buffer)
             if drain_deadline is not None and (self.buffered <= 0 or now >= drain_deadline):
                 break
             if not self._stopping:
@@ -198,7 +234,7 @@ class Fleet:
             self._connect_due(now)
             dirty, self._dirty = self._dirty, set()
             for index in dirty:
-                self._publish(self._devices[index])
+                self._publish(self._devices[index], now)
             self._housekeeping(now)
             due = [self._next_tick]
             if schedule and not self._stopping:
@@ -212,11 +248,15 @@ class Fleet:
         return self.stats
 
     def _housekeeping(self, now: float) -> None:
-        """Keepalives once a second; the status line every STATUS_EVERY_S."""
+        """Keepalives and overdue partial batches once a second; the status line every
+        STATUS_EVERY_S."""
         if now >= self._next_tick:
+            batching, hold_s = self.options.batch > 1, self.options.hold_s
             for device in self._devices:
                 if device.link is not None:
                     device.link.tick()
+                    if batching and device.buffer and now - device.buffer[0][0] >= hold_s:
+                        self._dirty.add(device.index)  # a partial batch waited long enough
             self._next_tick = now + TICK_S
         if self._on_status is not None and now >= self._next_status:
             self._on_status(self)
@@ -229,6 +269,7 @@ class Fleet:
             device = self._devices[index]
             if options.count is not None and device.model.seq >= options.count:
                 device.done_sampling = True
+                self._dirty.add(index)  # its partial batch, if any, goes now
                 if all(d.done_sampling for d in self._devices):
                     self._stopping = True
                 continue
@@ -238,7 +279,7 @@ class Fleet:
             if len(device.buffer) >= options.buffer_size:
                 device.buffer.popleft()
                 self.stats.dropped += 1
-            device.buffer.append((reading, json.dumps(reading.to_wire()).encode()))
+            device.buffer.append((now, reading))
             link = device.link
             if not device.model.link_up(at):
                 if link is not None and link.state is not LinkState.CLOSED:
@@ -269,8 +310,8 @@ class Fleet:
                 continue
             self._connect(device, now)
 
-    def _publish(self, device: _Device) -> None:
-        """Publish from the head of the buffer while the window allows."""
+    def _publish(self, device: _Device, now: float) -> None:
+        """Publish from the head of the buffer while the window allows and a message is due."""
         link = device.link
         if link is None or link.state is not LinkState.CONNECTED:
             return
@@ -280,26 +321,46 @@ class Fleet:
             if self._up == len(self._devices):
                 self.stats.all_connected_after_s = time.monotonic() - self._started
         while device.buffer and len(device.inflight) < self.options.window:
-            reading, payload = device.buffer[0]
+            if not self._due(device, now):
+                break
+            taken, payload = self._payload(device)
             mid = link.publish(device.topic, payload)
             if mid is None:
                 return
-            device.buffer.popleft()
-            device.inflight[mid] = (reading, payload)
-            self.stats.published += 1
+            sent = [device.buffer.popleft() for _ in range(taken)]
+            device.inflight[mid] = sent
+            self.stats.messages += 1
+            self.stats.published += taken
             if self._on_publish is not None:
-                self._on_publish(reading)
-        if not device.buffer:
-            device.backoff_s = 0.0
+                for _, reading in sent:
+                    self._on_publish(reading)
+        if not device.buffer or not self._due(device, now):
+            device.backoff_s = 0.0  # caught up: the next drop backs off from the minimum
+
+    def _due(self, device: _Device, now: float) -> bool:
+        """Whether the buffer's head should go now (always, one reading per message)."""
+        options = self.options
+        if options.batch == 1 or len(device.buffer) >= options.batch:
+            return True
+        if device.done_sampling or self._stopping:
+            return True
+        return bool(device.buffer) and now - device.buffer[0][0] >= options.hold_s
+
+    def _payload(self, device: _Device) -> tuple[int, bytes]:
+        """How many readings from the buffer's head the next message carries, and its bytes."""
+        if self.options.batch == 1:
+            return 1, encode_reading(device.buffer[0][1])
+        readings = (reading for _, reading in device.buffer)
+        return encode_batch(device.model.device_id, readings, self.options.batch)
 
     def _connect(self, device: _Device, now: float, raise_errors: bool = False) -> None:
         def on_ack(mid: int, reason: int) -> None:
             self._dirty.add(device.index)
-            item = device.inflight.pop(mid, None)
-            if item is None:
+            sent = device.inflight.pop(mid, None)
+            if sent is None:
                 return
             if reason >= 0x80:
-                self.stats.refused += 1
+                self.stats.refused += len(sent)
                 log.error(
                     "%s: publish refused by the broker (reason %d%s)",
                     device.model.device_id,
@@ -307,7 +368,7 @@ class Fleet:
                     ", not authorised" if reason == NOT_AUTHORIZED else "",
                 )
             else:
-                self.stats.acked += 1
+                self.stats.acked += len(sent)
 
         def on_drop(reason: str) -> None:
             dropped = device.link
@@ -315,8 +376,8 @@ class Fleet:
                 self._connected -= 1
             self._forget(device)
             # Unacknowledged readings go back to the head of the buffer, oldest first.
-            for item in reversed(list(device.inflight.values())):
-                device.buffer.appendleft(item)
+            for sent in reversed(list(device.inflight.values())):
+                device.buffer.extendleft(reversed(sent))
             device.inflight.clear()
             self._schedule_reconnect(device, time.monotonic())
             if dropped is not None and dropped.was_connected and not self._stopping:

@@ -16,6 +16,7 @@ from typing import Final, TextIO
 from coldchain.adapters import dynsec
 from coldchain.adapters.pki import LocalPki
 from coldchain.apps.simulator.fleet import Fleet, FleetOptions, FleetStats
+from coldchain.core.batches import MAX_READINGS
 from coldchain.core.device_model import DeviceModel, Scenario, scenario_mix
 from coldchain.core.errors import ConfigurationError
 from coldchain.core.reading import Reading
@@ -58,6 +59,7 @@ class SimulateRequest:
     buffer_size: int
     gps: bool
     protocol: str
+    batch: int = 1  # readings per message; more than one: the batch format, see fleet.py
 
 
 def env_defaults(environ: Mapping[str, str] | None = None) -> dict[str, str | None]:
@@ -144,8 +146,13 @@ def simulate(request: SimulateRequest, out: TextIO = sys.stdout) -> FleetStats:
     """Run the simulator until the duration or count is reached, or SIGINT/SIGTERM.
 
     Raises:
-        ConfigurationError: unusable certificates, endpoint or authorisation (ConnectError).
+        ConfigurationError: unusable certificates, endpoint or authorisation (ConnectError),
+            or a batch size outside 1 to MAX_READINGS.
     """
+    if not 1 <= request.batch <= MAX_READINGS:
+        raise ConfigurationError(
+            f"a batch holds 1 to {MAX_READINGS} readings, not {request.batch}"
+        )
     models = build_models(request)
     tls_for = tls_factory(request, [model.device_id for model in models])
     single = request.devices is None
@@ -159,7 +166,8 @@ def simulate(request: SimulateRequest, out: TextIO = sys.stdout) -> FleetStats:
             f"[{datetime.now().strftime('%Y-%m-%d %H:%M:%S')}] connected {running.connected}"
             f"/{len(models)} | sampled {stats.sampled} published {stats.published} acked "
             f"{stats.acked} buffered {running.buffered} dropped {stats.dropped} "
-            f"reconnects {stats.reconnects}",
+            f"reconnects {stats.reconnects}"
+            + (f" messages {stats.messages}" if request.batch > 1 else ""),
             file=out,
             flush=True,
         )
@@ -175,6 +183,7 @@ def simulate(request: SimulateRequest, out: TextIO = sys.stdout) -> FleetStats:
             count=request.count,
             buffer_size=request.buffer_size,
             protocol=request.protocol,
+            batch=request.batch,
         ),
         on_publish=print_line if single else None,
         seed=request.seed,
@@ -190,7 +199,9 @@ def simulate(request: SimulateRequest, out: TextIO = sys.stdout) -> FleetStats:
     if not single:
         print(
             f"{len(models)} devices publishing to {request.endpoint}:{request.port} every "
-            f"{request.interval_s:g} s (Ctrl-C to stop)",
+            f"{request.interval_s:g} s"
+            + (f", in batches of {request.batch}" if request.batch > 1 else "")
+            + " (Ctrl-C to stop)",
             file=out,
             flush=True,
         )
