@@ -81,6 +81,8 @@ def cli(ctx: click.Context, home: Path | None) -> None:
         level=settings_of(ctx).log_level,
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
     )
+    for chatty in ("botocore", "boto3", "urllib3"):  # credentials and endpoints found, at INFO
+        logging.getLogger(chatty).setLevel(max(logging.WARNING, logging.root.level))
 
 
 @cli.group()
