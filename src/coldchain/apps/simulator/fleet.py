@@ -13,11 +13,11 @@ readings from the buffer's head, within the format's reading and byte limits. A 
 sent when N readings are buffered, or when the oldest buffered reading has waited
 ``batch_wait_s`` (N intervals by default: a steady device fills its batch first, so this
 only bounds the wait of a device whose sampling stalls or that comes back from an outage
-with a short backlog), or when the device has stopped sampling (count reached, stop,
-duration). A backlog after an outage is therefore replayed in full batches, oldest first.
-The whole batch is one publish: it leaves the buffer on its PUBACK, or goes back to the
-head in order when the link drops first. With N = 1 every message is one reading, as the
-original simulator sends.
+with a short backlog; checked at each sample and acknowledgement and once a second), or
+when the device has stopped sampling (count reached, stop, duration). A backlog after an
+outage is therefore replayed in full batches, oldest first. The whole batch is one
+publish: it leaves the buffer on its PUBACK, or goes back to the head in order when the
+link drops first. With N = 1 every message is one reading, as the original simulator sends.
 """
 
 from __future__ import annotations

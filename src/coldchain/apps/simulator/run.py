@@ -150,9 +150,7 @@ def simulate(request: SimulateRequest, out: TextIO = sys.stdout) -> FleetStats:
             or a batch size outside 1 to MAX_READINGS.
     """
     if not 1 <= request.batch <= MAX_READINGS:
-        raise ConfigurationError(
-            f"a batch holds 1 to {MAX_READINGS} readings, not {request.batch}"
-        )
+        raise ConfigurationError(f"a batch holds 1 to {MAX_READINGS} readings, not {request.batch}")
     models = build_models(request)
     tls_for = tls_factory(request, [model.device_id for model in models])
     single = request.devices is None
