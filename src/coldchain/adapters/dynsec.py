@@ -35,7 +35,15 @@ from paho.mqtt.reasoncodes import ReasonCode
 
 from coldchain.adapters.pki import ADMIN_IDENTITY, LocalPki
 from coldchain.core.errors import BrokerError, ConfigurationError
-from coldchain.core.topics import SHARED_TELEMETRY_FILTER, TELEMETRY_FILTER, telemetry_topic
+from coldchain.core.topics import (
+    COMMAND_REQUESTS,
+    COMMAND_RESPONSES,
+    SHARED_TELEMETRY_FILTER,
+    TELEMETRY_FILTER,
+    command_request_topic,
+    command_response_topic,
+    telemetry_topic,
+)
 from coldchain.tls import client_context
 
 CONTROL_TOPIC: Final = "$CONTROL/dynamic-security/v1"
@@ -74,10 +82,17 @@ def device_role_name(device_id: str) -> str:
 
 
 def device_role(device_id: str) -> dict[str, Any]:
-    """A device publishes its own telemetry and nothing else; it subscribes to nothing."""
+    """A device publishes its own telemetry and its own command responses, and receives its
+    own command requests; nothing else."""
+    requests = command_request_topic(device_id)
     return {
         "rolename": device_role_name(device_id),
-        "acls": [_acl("publishClientSend", telemetry_topic(device_id))],
+        "acls": [
+            _acl("publishClientSend", telemetry_topic(device_id)),
+            _acl("publishClientSend", command_response_topic(device_id)),
+            _acl("subscribeLiteral", requests),
+            _acl("publishClientReceive", requests),
+        ],
     }
 
 
@@ -89,6 +104,10 @@ def processor_role() -> dict[str, Any]:
             _acl("subscribePattern", TELEMETRY_FILTER),
             _acl("subscribePattern", SHARED_TELEMETRY_FILTER),
             _acl("publishClientReceive", TELEMETRY_FILTER),
+            # The control service (a processor identity): sends commands, hears answers.
+            _acl("publishClientSend", COMMAND_REQUESTS),
+            _acl("subscribePattern", COMMAND_RESPONSES),
+            _acl("publishClientReceive", COMMAND_RESPONSES),
         ],
     }
 

@@ -210,6 +210,20 @@ class MqttConsumer:
                     done += 1
         return done
 
+    def publish(self, topic: str, payload: bytes, expiry_s: int, timeout_s: float = 5.0) -> bool:
+        """Publish QoS 1 with an MQTT v5 message expiry (the broker drops it for an offline
+        session once it is older); True when the broker acknowledged it within ``timeout_s``."""
+        if not self.connected:
+            return False
+        properties = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
+        properties.MessageExpiryInterval = max(1, expiry_s)
+        info = self._client.publish(topic, payload, qos=1, properties=properties)
+        try:
+            info.wait_for_publish(timeout_s)
+        except (RuntimeError, ValueError):
+            return False
+        return info.is_published() and info.rc == MQTTErrorCode.MQTT_ERR_SUCCESS
+
     @property
     def connected(self) -> bool:
         return self._connected.is_set()

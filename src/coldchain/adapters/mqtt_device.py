@@ -12,12 +12,14 @@ import socket
 import ssl
 from collections.abc import Callable
 from enum import Enum
-from typing import Any
+from typing import Any, Final
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode, MQTTProtocolVersion
+from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
+from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from coldchain.adapters.mqtt import ConnectError
 
@@ -25,6 +27,9 @@ AckCallback = Callable[[int, int], None]
 """Called with (mid, reason code) when the broker acknowledges a publish."""
 DropCallback = Callable[[str], None]
 """Called with a reason when the connection is lost or refused."""
+MessageCallback = Callable[[str, bytes], None]
+"""Called with (topic, payload) for a message on a subscribed topic."""
+SESSION_EXPIRY_S: Final = 24 * 3600
 
 PROTOCOLS = {"5": MQTTProtocolVersion.MQTTv5, "3.1.1": MQTTProtocolVersion.MQTTv311}
 
@@ -51,15 +56,26 @@ class DeviceLink:
         keepalive_s: int = 60,
         connect_timeout_s: float = 10.0,
         on_up: Callable[[], None] | None = None,
+        subscriptions: tuple[str, ...] = (),
+        on_message: MessageCallback | None = None,
     ) -> None:
+        """With ``subscriptions`` the device keeps a persistent session (MQTT v5 clean start
+        off and a session expiry; 3.1.1 clean session off), so QoS 1 messages sent while it
+        is offline reach it when it reconnects; it subscribes (QoS 1) on every connect."""
         self.client_id = client_id
         self._host, self._port, self._keepalive_s = host, port, keepalive_s
         self._on_ack, self._on_drop, self._on_up = on_ack, on_drop, on_up
         self.state = LinkState.CLOSED
         self.refusal: str | None = None
         self.was_connected = False
+        self._subscriptions, self._on_message = subscriptions, on_message
+        self._v5 = protocol == "5"
+        persistent = bool(subscriptions) and not self._v5
         client = mqtt.Client(
-            CallbackAPIVersion.VERSION2, client_id=client_id, protocol=PROTOCOLS[protocol]
+            CallbackAPIVersion.VERSION2,
+            client_id=client_id,
+            protocol=PROTOCOLS[protocol],
+            clean_session=False if persistent else None,
         )
         client.tls_set_context(tls)
         client.connect_timeout = connect_timeout_s
@@ -68,6 +84,7 @@ class DeviceLink:
         client.on_connect = self._connected
         client.on_disconnect = self._disconnected
         client.on_publish = self._published
+        client.on_message = self._received
         self._client = client
 
     def _connected(
@@ -84,6 +101,8 @@ class DeviceLink:
             return
         self.state = LinkState.CONNECTED
         self.was_connected = True
+        for topic in self._subscriptions:
+            client.subscribe(topic, options=SubscribeOptions(qos=1))
         if self._on_up is not None:
             self._on_up()
 
@@ -112,6 +131,10 @@ class DeviceLink:
     ) -> None:
         self._on_ack(mid, int(reason.value))
 
+    def _received(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
+        if self._on_message is not None:
+            self._on_message(message.topic, bytes(message.payload))
+
     def connect(self) -> None:
         """Open TCP and TLS (blocking, bounded by the connect timeout) and send CONNECT.
 
@@ -121,7 +144,18 @@ class DeviceLink:
         self.refusal = None
         target = f"{self._host}:{self._port}"
         try:
-            self._client.connect(self._host, self._port, keepalive=self._keepalive_s)
+            if self._subscriptions and self._v5:
+                properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+                properties.SessionExpiryInterval = SESSION_EXPIRY_S
+                self._client.connect(
+                    self._host,
+                    self._port,
+                    keepalive=self._keepalive_s,
+                    clean_start=False,
+                    properties=properties,
+                )
+            else:
+                self._client.connect(self._host, self._port, keepalive=self._keepalive_s)
         except socket.gaierror:
             raise ConnectError(f"cannot resolve the endpoint {self._host!r}") from None
         except ConnectionRefusedError:

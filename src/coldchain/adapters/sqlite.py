@@ -207,6 +207,21 @@ MIGRATIONS: Final[tuple[str, ...]] = (
     )
     BEGIN SELECT RAISE(ABORT, 'the audit log is append-only: that record exists'); END;
     """,
+    # 9: device commands and their lifecycle (core.commands); the control service sends the
+    #    unsent ones and records the answers.
+    """
+    CREATE TABLE commands (
+        command_id TEXT PRIMARY KEY,
+        device_id TEXT NOT NULL,
+        document TEXT NOT NULL,
+        status TEXT NOT NULL,
+        issued_at TEXT NOT NULL,
+        sent_at TEXT
+    );
+    CREATE INDEX commands_by_device ON commands (device_id, issued_at);
+    CREATE INDEX commands_open ON commands (status) WHERE status NOT IN
+        ('succeeded', 'failed', 'rejected', 'expired');
+    """,
 )
 
 _UNAVAILABLE_MARKERS: Final = ("locked", "readonly", "read-only", "disk", "full", "unable to open")
@@ -243,6 +258,9 @@ def _translated() -> Iterator[None]:
         raise StorageError(f"SQLite error: {exc}") from exc
     except sqlite3.DatabaseError as exc:
         raise StorageError(f"SQLite error: {exc}") from exc
+
+
+translated = _translated  # for the other SQLite adapter modules
 
 
 class SqliteDatabase:

@@ -35,6 +35,7 @@ from coldchain.apps.clictx import (
     settings_of,
     stores_of,
 )
+from coldchain.apps.command_cli import COMMANDS as COMMAND_COMMANDS
 from coldchain.apps.dashboard.commands import COMMANDS as DASHBOARD_COMMANDS
 from coldchain.apps.dispatcher import Dispatcher
 from coldchain.apps.dlq_cli import COMMANDS as DLQ_COMMANDS
@@ -708,7 +709,13 @@ def _path(flag: Path | None, env: str | None) -> Path | None:
     return flag if flag is not None else (Path(env) if env else None)
 
 
-for _command in (*OPERATOR_COMMANDS, *DLQ_COMMANDS, *SHIPMENT_COMMANDS, *DASHBOARD_COMMANDS):
+for _command in (
+    *OPERATOR_COMMANDS,
+    *DLQ_COMMANDS,
+    *COMMAND_COMMANDS,
+    *SHIPMENT_COMMANDS,
+    *DASHBOARD_COMMANDS,
+):
     cli.add_command(_command)
 
 

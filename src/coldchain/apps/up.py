@@ -139,16 +139,7 @@ def run_up(settings: Settings, options: UpOptions, console: Console | None = Non
     children: list[_Child] = []
     db: SqliteDatabase | None = None
     try:
-        children.append(
-            _Child(
-                "worker",
-                [*common, "worker", *net, "--db", str(settings.database)],
-                home / "logs" / "worker.log",
-            )
-        )
-        # Devices must not publish before the worker's subscription exists: the broker
-        # acknowledges a publish nobody subscribes to (reason 16) and drops it.
-        children[0].wait_for("processing ", timeout_s=30)
+        _start_services(children, common, net, settings)
         db = SqliteDatabase(settings.database)
         if options.dashboard_port is not None:
             first_admin = ensure_admin(settings.database)
@@ -201,7 +192,7 @@ def run_up(settings: Settings, options: UpOptions, console: Console | None = Non
     finally:
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut the drain
         say = console.print
-        for child in reversed(children):  # simulator, dashboard, then worker
+        for child in reversed(children):  # simulator, dashboard, control, then worker
             if child.name == "worker" and db is not None and child.alive():
                 _until_caught_up(db, say)
             child.stop(timeout_s=60, say=say)
@@ -217,6 +208,31 @@ def run_up(settings: Settings, options: UpOptions, console: Console | None = Non
             f"{failed[0].name} exited with {failed[0].process.returncode}: {failed[0].tail(1)}"
         )
     return summary
+
+
+def _start_services(
+    children: list[_Child], common: list[str], net: list[str], settings: Settings
+) -> None:
+    """The worker, then the control service (commands), each up before the next starts."""
+    home = settings.home
+    children.append(
+        _Child(
+            "worker",
+            [*common, "worker", *net, "--db", str(settings.database)],
+            home / "logs" / "worker.log",
+        )
+    )
+    # Devices must not publish before the worker's subscription exists: the broker
+    # acknowledges a publish nobody subscribes to (reason 16) and drops it.
+    children[-1].wait_for("processing ", timeout_s=30)
+    children.append(
+        _Child(
+            "control",
+            [*common, "control", *net, "--db", str(settings.database)],
+            home / "logs" / "control.log",
+        )
+    )
+    children[-1].wait_for("controlling ", timeout_s=30)
 
 
 def _until_caught_up(

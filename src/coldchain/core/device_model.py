@@ -134,6 +134,10 @@ class DeviceModel:
         """False while an outage scenario holds the device's link down."""
         return not (self.scenario is Scenario.OUTAGE and self.in_fault(at))
 
+    @property
+    def battery_pct(self) -> float:
+        return round(self._battery, 1)
+
     def sample(self, at: datetime) -> Reading:
         """The reading the sensors give at ``at`` (a wall-clock, zone-aware time)."""
         if self._start is None:

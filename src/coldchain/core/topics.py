@@ -30,3 +30,26 @@ def device_from_topic(topic: str) -> str | None:
     if len(parts) != 4 or "/".join(parts[:2]) != TOPIC_PREFIX or parts[3] != TELEMETRY_SUFFIX:
         return None
     return parts[2] if is_device_id(parts[2]) else None
+
+
+COMMAND_PREFIX: Final = "cmd"
+COMMAND_REQUESTS: Final = f"{COMMAND_PREFIX}/+/request"
+COMMAND_RESPONSES: Final = f"{COMMAND_PREFIX}/+/response"
+
+
+def command_request_topic(device_id: str) -> str:
+    """Where a device receives its commands."""
+    return f"{COMMAND_PREFIX}/{device_id}/request"
+
+
+def command_response_topic(device_id: str) -> str:
+    """Where a device answers them."""
+    return f"{COMMAND_PREFIX}/{device_id}/response"
+
+
+def device_from_command_topic(topic: str) -> str | None:
+    """The device of a command request or response topic, or None."""
+    parts = topic.split("/")
+    if len(parts) != 3 or parts[0] != COMMAND_PREFIX or parts[2] not in ("request", "response"):
+        return None
+    return parts[1] if is_device_id(parts[1]) else None

@@ -32,14 +32,19 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Final
+from typing import Any, Final
 
 from coldchain.adapters.mqtt import ConnectError
 from coldchain.adapters.mqtt_device import DeviceLink, LinkState
 from coldchain.apps.simulator.batching import encode_batch, encode_reading
+from coldchain.apps.simulator.device_commands import DeviceCommands
 from coldchain.core.device_model import DeviceModel
 from coldchain.core.reading import Reading
-from coldchain.core.topics import telemetry_topic
+from coldchain.core.topics import (
+    command_request_topic,
+    command_response_topic,
+    telemetry_topic,
+)
 
 log = logging.getLogger("coldchain.simulator")
 
@@ -68,6 +73,7 @@ class FleetOptions:
     backoff_max_s: float = 30.0
     batch: int = 1
     batch_wait_s: float | None = None
+    commands: bool = True  # answer cmd/{device}/request (a persistent session per device)
 
     @property
     def hold_s(self) -> float:
@@ -121,6 +127,25 @@ class _Device:
     counted_up: bool = False
     done_sampling: bool = False
     reconnect_queued: bool = False
+    commands: DeviceCommands | None = None
+    interval_s: float | None = None  # set by a set-interval command
+    reboot_due: bool = False
+
+
+def _sensors(device: _Device) -> Callable[[], dict[str, Any]]:
+    """What a self-test reports: each sensor's status and the battery."""
+
+    def report() -> dict[str, Any]:
+        return {
+            "temperature": "ok",
+            "humidity": "ok",
+            "accelerometer": "ok",
+            "gps": "ok" if device.model.gps else "absent",
+            "battery_pct": device.model.battery_pct,
+            "firmware_version": device.model.firmware_version,
+        }
+
+    return report
 
 
 PublishHook = Callable[[Reading], None]
@@ -155,6 +180,9 @@ class Fleet:
             _Device(index, model, tls_for(model.device_id), telemetry_topic(model.device_id))
             for index, model in enumerate(models)
         ]
+        if options.commands:
+            for device in self._devices:
+                device.commands = DeviceCommands(device.model.device_id, _sensors(device))
         self._selector = selectors.DefaultSelector()
         self._stopping = False
         self._up = 0
@@ -287,8 +315,9 @@ class Fleet:
             elif link is None:
                 self._queue_connect(device, now)
             self._dirty.add(index)
-            nxt = when + options.interval_s
-            heapq.heappush(schedule, (nxt if nxt > now - options.interval_s else now, index))
+            interval = device.interval_s or options.interval_s
+            nxt = when + interval
+            heapq.heappush(schedule, (nxt if nxt > now - interval else now, index))
 
     def _queue_connect(self, device: _Device, when: float) -> None:
         if not device.reconnect_queued:
@@ -387,6 +416,16 @@ class Fleet:
             self._connected += 1
             self._dirty.add(device.index)
 
+        def on_command(topic: str, payload: bytes) -> None:
+            assert device.commands is not None
+            response, action = device.commands.handle(payload, datetime.now(UTC))
+            if response is not None and device.link is not None:
+                device.link.publish(command_response_topic(device.model.device_id), response)
+            if action.interval_s is not None:
+                device.interval_s = action.interval_s
+                log.info("%s: interval now %g s", device.model.device_id, action.interval_s)
+            device.reboot_due = device.reboot_due or action.reboot
+
         link = DeviceLink(
             device.model.device_id,
             self.options.host,
@@ -396,6 +435,10 @@ class Fleet:
             on_drop,
             protocol=self.options.protocol,
             on_up=on_up,
+            subscriptions=(command_request_topic(device.model.device_id),)
+            if device.commands is not None
+            else (),
+            on_message=on_command if device.commands is not None else None,
         )
         began = time.perf_counter()
         try:
@@ -448,3 +491,7 @@ class Fleet:
                 device.link.on_readable()
                 if device.link is not None:
                     device.link.tick_write()
+                if device.reboot_due and device.link is not None:
+                    device.reboot_due = False  # answered first, then down and back up
+                    log.info("%s: rebooting", device.model.device_id)
+                    device.link.disconnect()

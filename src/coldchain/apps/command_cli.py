@@ -1,0 +1,282 @@
+"""`coldchain command send|list|show|retry` and `coldchain control` (the service that sends
+them): commands to devices over the local broker (core.commands, apps/control_service.py).
+
+`command send` queues the command in the store; the control service (started by `coldchain
+up`) publishes it and records the answer. `--wait` follows it: exit 0 when it succeeded,
+1 when it failed or was rejected, 3 when it timed out or expired.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import signal
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from coldchain.adapters.sqlite import SqliteDatabase
+from coldchain.adapters.sqlite_commands import SqliteCommandStore, command_document
+from coldchain.apps.clictx import DB_OPTION, as_duration, open_store, settings_of
+from coldchain.apps.render import LIST_FORMAT, add_row, echo_documents, keep_whole, local
+from coldchain.core.commands import (
+    DEFAULT_EXPIRY,
+    DEFAULT_TIMEOUT,
+    Command,
+    CommandStatus,
+    new_command,
+    retried,
+)
+from coldchain.core.errors import ConfigurationError
+from coldchain.core.topics import is_device_id
+
+EXIT_FAILED = 1
+EXIT_TIMED_OUT = 3
+WAIT_POLL_S = 0.2
+
+
+@click.group()
+def command() -> None:
+    """Commands to one device: self-test, set-interval, reboot (cmd/{device}/request)."""
+
+
+def _arguments(
+    ctx: click.Context, param: click.Parameter, value: tuple[str, ...]
+) -> dict[str, str]:
+    found: dict[str, str] = {}
+    for item in value:
+        key, sep, text = item.partition("=")
+        if not sep or not key:
+            raise click.BadParameter(f"{item!r}: use KEY=VALUE")
+        found[key] = text
+    return found
+
+
+@command.command("send")
+@click.argument("device_id")
+@click.argument("name")
+@click.option("--arg", "args", multiple=True, callback=_arguments, help="KEY=VALUE, repeatable.")
+@click.option(
+    "--timeout",
+    default=f"{int(DEFAULT_TIMEOUT.total_seconds())}s",
+    show_default=True,
+    callback=as_duration,
+    help="How long to wait for the answer before it counts as timed out.",
+)
+@click.option(
+    "--expires-in",
+    default=f"{int(DEFAULT_EXPIRY.total_seconds() // 60)}m",
+    show_default=True,
+    callback=as_duration,
+    help="How long an offline device may still receive it (then it is dropped).",
+)
+@click.option("--wait", is_flag=True, help="Wait for the answer; the exit code tells it.")
+@click.option("--format", "output", type=click.Choice(["text", "json"]), default="text")
+@DB_OPTION
+@click.pass_context
+def command_send(
+    ctx: click.Context,
+    device_id: str,
+    name: str,
+    args: dict[str, str],
+    timeout: timedelta,
+    expires_in: timedelta,
+    wait: bool,
+    output: str,
+    db: Path | None,
+) -> None:
+    """Queue a command for a device (the control service sends it).
+
+    Example: coldchain command send reefer-0001 set-interval --arg seconds=30 --wait
+    """
+    if not is_device_id(device_id):
+        raise click.BadParameter(f"{device_id!r} is not a device id", param_hint="DEVICE_ID")
+    database = open_store(settings_of(ctx).override(db_path=db))
+    store = SqliteCommandStore(database)
+    try:
+        queued = new_command(device_id, name, args, datetime.now(UTC), timeout, expires_in)
+        store.save([queued])
+        if output == "text":
+            click.echo(f"command {queued.command_id} ({name}) queued for {device_id}", err=True)
+        if not wait:
+            if output == "json":
+                click.echo(json.dumps(command_document(queued), indent=2))
+            return
+        done = _follow(store, queued)
+    finally:
+        database.close()
+    _report(done, output)
+
+
+def _follow(store: SqliteCommandStore, queued: Command) -> Command:
+    """Poll until the command has a final state or has timed out."""
+    deadline = time.monotonic() + (queued.expires_at - queued.issued_at).total_seconds() + 5
+    while True:
+        now = store.get(queued.command_id) or queued
+        if now.status.final or now.status is CommandStatus.TIMED_OUT:
+            return now
+        if time.monotonic() > deadline:  # no control service moved it
+            raise ConfigurationError(
+                f"command {queued.command_id} is still {now.status}: is the control service "
+                "running (coldchain up, or coldchain control)?"
+            )
+        time.sleep(WAIT_POLL_S)
+
+
+def _report(done: Command, output: str) -> None:
+    if output == "json":
+        click.echo(json.dumps(command_document(done), indent=2))
+    else:
+        result = json.dumps(dict(done.result or {}), sort_keys=True)
+        click.echo(f"{done.status.value}: {result}")
+    if done.status in (CommandStatus.FAILED, CommandStatus.REJECTED):
+        raise SystemExit(EXIT_FAILED)
+    if done.status in (CommandStatus.TIMED_OUT, CommandStatus.EXPIRED):
+        raise SystemExit(EXIT_TIMED_OUT)
+
+
+@command.command("retry")
+@click.argument("command_id")
+@click.option("--wait", is_flag=True, help="Wait for the answer; the exit code tells it.")
+@DB_OPTION
+@click.pass_context
+def command_retry(ctx: click.Context, command_id: str, wait: bool, db: Path | None) -> None:
+    """Send a command again with the same id (a device that acted answers from memory).
+
+    Example: coldchain command retry 5b0c2f1e
+    """
+    database = open_store(settings_of(ctx).override(db_path=db))
+    store = SqliteCommandStore(database)
+    try:
+        found = store.get(store.resolve(command_id))
+        assert found is not None
+        again = retried(found, datetime.now(UTC))
+        store.save([again])
+        click.echo(f"command {again.command_id} queued again (attempt {again.attempts})", err=True)
+        done = _follow(store, again) if wait else None
+    finally:
+        database.close()
+    if done is not None:
+        _report(done, "text")
+
+
+@command.command("show")
+@click.argument("command_id")
+@DB_OPTION
+@click.pass_context
+def command_show(ctx: click.Context, command_id: str, db: Path | None) -> None:
+    """One command, whole. Example: coldchain command show 5b0c2f1e"""
+    database = open_store(settings_of(ctx).override(db_path=db))
+    try:
+        store = SqliteCommandStore(database)
+        found = store.get(store.resolve(command_id))
+    finally:
+        database.close()
+    assert found is not None
+    click.echo(json.dumps(command_document(found), indent=2))
+
+
+@command.command("list")
+@click.option("--device", "device_id", default=None)
+@click.option("--status", type=click.Choice([s.value for s in CommandStatus]), default=None)
+@click.option("--limit", type=click.IntRange(1, 100_000), default=50, show_default=True)
+@LIST_FORMAT
+@DB_OPTION
+@click.pass_context
+def command_list(
+    ctx: click.Context,
+    device_id: str | None,
+    status: str | None,
+    limit: int,
+    output: str,
+    db: Path | None,
+) -> None:
+    """Commands, newest first. Example: coldchain command list --device reefer-0001"""
+    database = open_store(settings_of(ctx).override(db_path=db))
+    try:
+        found = SqliteCommandStore(database).list(device_id, status, limit)
+    finally:
+        database.close()
+    documents: list[dict[str, Any]] = [command_document(c) for c in found]
+    if output in ("json", "csv"):
+        echo_documents(output, documents)
+        return
+    table = Table(title=f"{len(found)} commands")
+    for column in ("id", "device", "name", "status", "issued", "attempts", "result"):
+        table.add_column(column)
+    for c in found:
+        add_row(
+            table,
+            c.command_id,
+            c.device_id,
+            c.name,
+            c.status.value,
+            local(c.issued_at),
+            str(c.attempts),
+            json.dumps(dict(c.result or {}), sort_keys=True),
+        )
+    Console().print(keep_whole(table, "id", "device"))
+
+
+@click.command()
+@click.option("--host", default=None, help="Broker host [127.0.0.1].")
+@click.option("--port", type=int, default=None, help="Broker port [8883].")
+@click.option("--client-id", default="control", show_default=True)
+@DB_OPTION
+@click.pass_context
+def control(
+    ctx: click.Context, host: str | None, port: int | None, client_id: str, db: Path | None
+) -> None:
+    """Run the control service: send queued commands, record answers, time them out.
+
+    Example: coldchain control --db .coldchain/coldchain.db
+    """
+    from coldchain.adapters import dynsec  # noqa: PLC0415 - the service's own wiring
+    from coldchain.adapters.clock import SystemClock  # noqa: PLC0415
+    from coldchain.adapters.lockfile import FolderLock  # noqa: PLC0415
+    from coldchain.adapters.mqtt import MqttConsumer  # noqa: PLC0415
+    from coldchain.adapters.pki import LocalPki  # noqa: PLC0415
+    from coldchain.apps.control_service import ControlService  # noqa: PLC0415
+    from coldchain.core.topics import COMMAND_RESPONSES  # noqa: PLC0415
+    from coldchain.tls import client_context  # noqa: PLC0415
+
+    settings = settings_of(ctx).override(mqtt_host=host, mqtt_port=port, db_path=db)
+    FolderLock(
+        settings.home / f"control-{client_id}.lock", f"a control service as {client_id}"
+    ).acquire()
+    authority = LocalPki(settings.pki_dir)
+    credentials = authority.issue_processor(client_id)
+    dynsec.admit(authority, [client_id], "processor")
+    tls = client_context(credentials.ca, credentials.cert, credentials.key)
+    database = SqliteDatabase(settings.database)
+    link = MqttConsumer(settings.mqtt_host, settings.mqtt_port, client_id, tls, COMMAND_RESPONSES)
+    stop = threading.Event()
+
+    def request_stop(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, request_stop)
+    signal.signal(signal.SIGINT, request_stop)
+    link.start()
+    logging.getLogger("coldchain.control").info(
+        "controlling %s:%d (%s) from %s",
+        settings.mqtt_host,
+        settings.mqtt_port,
+        COMMAND_RESPONSES,
+        settings.database,
+    )
+    try:
+        ControlService(link, database, SystemClock()).run(stop)
+    finally:
+        link.stop()
+        database.close()
+
+
+COMMANDS = (command, control)
