@@ -4,12 +4,14 @@ is offline reaches it when it comes back, until it expires)."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import subprocess
 import sys
 import threading
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +20,7 @@ import pytest
 
 from coldchain.apps.simulator.fleet import Fleet, FleetOptions
 from coldchain.core.device_model import DeviceModel, ModelSettings, Scenario
-from coldchain.core.topics import command_request_topic, command_response_topic
+from coldchain.core.topics import command_request_topic, command_response_topic, shadow_topic
 from coldchain.tls import client_context
 from tests.stack import Stack, wait_until
 
@@ -241,3 +243,69 @@ def test_a_device_cannot_touch_another_devices_commands(stack: Stack) -> None:
     own = intruder.publish("{}", topic=command_response_topic(DEVICE))
     wait_until(lambda: own in intruder.reason_codes, 10, "puback")
     assert intruder.reason_codes[own] < 0x80
+
+
+def shown(stack: Stack) -> dict[str, Any]:
+    done = coldchain(stack, "config", "show", DEVICE, "--format", "json")
+    assert done.returncode == 0, done.stderr
+    document: dict[str, Any] = json.loads(done.stdout)
+    return document
+
+
+def test_a_desired_change_made_offline_reaches_the_device_and_sets_its_pace(
+    stack: Stack, devices: Devices
+) -> None:
+    devices.start()
+    wait_until(lambda: stack.count() > 0, 20, "first readings")
+    devices.stop()
+    made = coldchain(stack, "config", "set", DEVICE, "--interval", "0.1", "--band", "2:8")
+    assert made.returncode == 0, made.stderr
+    assert shown(stack)["state"]["delta"] == {"interval_s": 0.1, "band": [2.0, 8.0]}
+    fleet = devices.start()
+    wait_until(lambda: "delta" not in shown(stack)["state"], 20, "the delta applied")
+    state = shown(stack)["state"]
+    assert state["reported"]["interval_s"] == 0.1
+    assert state["reported"]["band"] == [2.0, 8.0]
+    assert fleet._devices[0].interval_s == 0.1
+    # Readings at the new pace: ten a second, not two.
+    since = stack.rows("SELECT max(ts) FROM readings")[0][0]
+    wait_until(lambda: stack.count(where="ts > ?", params=(since,)) >= 20, 20, "new pace")
+    stamps = [
+        ts for (ts,) in stack.rows("SELECT ts FROM readings WHERE ts > ? ORDER BY ts", (since,))
+    ]
+    gaps = sorted(
+        (datetime_of(b) - datetime_of(a)).total_seconds() for a, b in itertools.pairwise(stamps)
+    )
+    assert gaps[len(gaps) // 2] < 0.3
+
+
+def datetime_of(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def test_a_stale_version_is_rejected_with_409(stack: Stack) -> None:
+    assert coldchain(stack, "config", "set", DEVICE, "--label", "truck 7").returncode == 0
+    stale = coldchain(stack, "config", "set", DEVICE, "--label", "truck 8", "--version", "0")
+    assert stale.returncode != 0
+    assert "Version conflict (409)" in stale.stderr
+    assert shown(stack)["state"]["desired"] == {"label": "truck 7"}
+
+
+def test_a_device_cannot_touch_another_devices_shadow(stack: Stack) -> None:
+    intruder = stack.device(DEVICE)
+    granted: list[int] = []
+    answered = threading.Event()
+
+    def on_subscribe(c: mqtt.Client, u: Any, mid: int, reasons: list[Any], p: Any) -> None:
+        granted.extend(int(r.value) for r in reasons)
+        answered.set()
+
+    intruder.client.on_subscribe = on_subscribe
+    intruder.client.subscribe(shadow_topic(ABSENT, "update/delta"), qos=1)
+    assert answered.wait(10)
+    assert granted == [0x87]
+    mid = intruder.publish(
+        json.dumps({"state": {"reported": {"interval_s": 1}}}), topic=shadow_topic(ABSENT, "update")
+    )
+    wait_until(lambda: mid in intruder.reason_codes, 10, "puback")
+    assert intruder.reason_codes[mid] == 135

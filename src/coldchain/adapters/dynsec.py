@@ -38,10 +38,12 @@ from coldchain.core.errors import BrokerError, ConfigurationError
 from coldchain.core.topics import (
     COMMAND_REQUESTS,
     COMMAND_RESPONSES,
+    SHADOW_REQUESTS,
     SHARED_TELEMETRY_FILTER,
     TELEMETRY_FILTER,
     command_request_topic,
     command_response_topic,
+    shadow_topic,
     telemetry_topic,
 )
 from coldchain.tls import client_context
@@ -92,6 +94,10 @@ def device_role(device_id: str) -> dict[str, Any]:
             _acl("publishClientSend", command_response_topic(device_id)),
             _acl("subscribeLiteral", requests),
             _acl("publishClientReceive", requests),
+            _acl("publishClientSend", shadow_topic(device_id, "update")),
+            _acl("publishClientSend", shadow_topic(device_id, "get")),
+            _acl("subscribePattern", shadow_topic(device_id, "#")),
+            _acl("publishClientReceive", shadow_topic(device_id, "#")),
         ],
     }
 
@@ -108,6 +114,10 @@ def processor_role() -> dict[str, Any]:
             _acl("publishClientSend", COMMAND_REQUESTS),
             _acl("subscribePattern", COMMAND_RESPONSES),
             _acl("publishClientReceive", COMMAND_RESPONSES),
+            # ... and serves the shadows.
+            *(_acl("subscribePattern", topic) for topic in SHADOW_REQUESTS),
+            *(_acl("publishClientReceive", topic) for topic in SHADOW_REQUESTS),
+            _acl("publishClientSend", shadow_topic("+", "+/+")),
         ],
     }
 

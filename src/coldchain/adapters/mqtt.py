@@ -57,13 +57,15 @@ class MqttConsumer:
         port: int,
         client_id: str,
         tls: ssl.SSLContext,
-        subscription: str,
+        subscription: str | Sequence[str],
         *,
         keepalive_s: int = 30,
         session_expiry_s: int = SESSION_EXPIRY_S,
     ) -> None:
         self._host, self._port = host, port
-        self._subscription = subscription
+        self._subscriptions = (
+            [subscription] if isinstance(subscription, str) else list(subscription)
+        )
         self._session_expiry_s = session_expiry_s
         self._keepalive_s = keepalive_s
         self._inbox: queue.Queue[Delivery] = queue.Queue()
@@ -104,7 +106,7 @@ class MqttConsumer:
         self._refused = None
         self._connected.set()
         log.info("connected (session present: %s)", flags.session_present)
-        client.subscribe(self._subscription, options=SubscribeOptions(qos=1))
+        client.subscribe([(topic, SubscribeOptions(qos=1)) for topic in self._subscriptions])
 
     def _on_disconnect(
         self,

@@ -222,6 +222,18 @@ MIGRATIONS: Final[tuple[str, ...]] = (
     CREATE INDEX commands_open ON commands (status) WHERE status NOT IN
         ('succeeded', 'failed', 'rejected', 'expired');
     """,
+    # 10: device shadows (core.shadow): desired and reported configuration with a version;
+    #     delta_due marks an operator's change the control service has yet to announce.
+    """
+    CREATE TABLE shadows (
+        device_id TEXT PRIMARY KEY,
+        desired TEXT NOT NULL,
+        reported TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        updated_at TEXT,
+        delta_due INTEGER NOT NULL DEFAULT 0
+    );
+    """,
 )
 
 _UNAVAILABLE_MARKERS: Final = ("locked", "readonly", "read-only", "disk", "full", "unable to open")

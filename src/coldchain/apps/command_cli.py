@@ -24,6 +24,7 @@ from rich.table import Table
 
 from coldchain.adapters.sqlite import SqliteDatabase
 from coldchain.adapters.sqlite_commands import SqliteCommandStore, command_document
+from coldchain.adapters.sqlite_shadows import SqliteShadowStore
 from coldchain.apps.clictx import DB_OPTION, as_duration, open_store, settings_of
 from coldchain.apps.render import LIST_FORMAT, add_row, echo_documents, keep_whole, local
 from coldchain.core.commands import (
@@ -34,7 +35,8 @@ from coldchain.core.commands import (
     new_command,
     retried,
 )
-from coldchain.core.errors import ConfigurationError
+from coldchain.core.errors import ConfigurationError, NotFoundError
+from coldchain.core.shadow import Rejected, Shadow, updated
 from coldchain.core.topics import is_device_id
 
 EXIT_FAILED = 1
@@ -244,7 +246,7 @@ def control(
     from coldchain.adapters.mqtt import MqttConsumer  # noqa: PLC0415
     from coldchain.adapters.pki import LocalPki  # noqa: PLC0415
     from coldchain.apps.control_service import ControlService  # noqa: PLC0415
-    from coldchain.core.topics import COMMAND_RESPONSES  # noqa: PLC0415
+    from coldchain.core.topics import COMMAND_RESPONSES, SHADOW_REQUESTS  # noqa: PLC0415
     from coldchain.tls import client_context  # noqa: PLC0415
 
     settings = settings_of(ctx).override(mqtt_host=host, mqtt_port=port, db_path=db)
@@ -256,7 +258,8 @@ def control(
     dynsec.admit(authority, [client_id], "processor")
     tls = client_context(credentials.ca, credentials.cert, credentials.key)
     database = SqliteDatabase(settings.database)
-    link = MqttConsumer(settings.mqtt_host, settings.mqtt_port, client_id, tls, COMMAND_RESPONSES)
+    topics = (COMMAND_RESPONSES, *SHADOW_REQUESTS)
+    link = MqttConsumer(settings.mqtt_host, settings.mqtt_port, client_id, tls, topics)
     stop = threading.Event()
 
     def request_stop(signum: int, frame: FrameType | None) -> None:
@@ -269,7 +272,7 @@ def control(
         "controlling %s:%d (%s) from %s",
         settings.mqtt_host,
         settings.mqtt_port,
-        COMMAND_RESPONSES,
+        ", ".join(topics),
         settings.database,
     )
     try:
@@ -279,4 +282,97 @@ def control(
         database.close()
 
 
-COMMANDS = (command, control)
+@click.group()
+def config() -> None:
+    """Desired configuration (the shadow): what a device should run with, what it reports."""
+
+
+def _band(ctx: click.Context, param: click.Parameter, value: str | None) -> list[float] | None:
+    if value is None:
+        return None
+    low, sep, high = value.partition(":")
+    try:
+        band = [float(low), float(high)]
+    except ValueError:
+        raise click.BadParameter(f"{value!r}: use LOW:HIGH in °C, e.g. 2:8") from None
+    if not sep or band[0] >= band[1]:
+        raise click.BadParameter(f"{value!r}: use LOW:HIGH with LOW below HIGH")
+    return band
+
+
+@config.command("show")
+@click.argument("device_id")
+@click.option("--format", "output", type=click.Choice(["text", "json"]), default="text")
+@DB_OPTION
+@click.pass_context
+def config_show(ctx: click.Context, device_id: str, output: str, db: Path | None) -> None:
+    """Desired, reported and their difference (delta), with the version.
+
+    Example: coldchain config show reefer-0001
+    """
+    database = open_store(settings_of(ctx).override(db_path=db))
+    try:
+        shadow = SqliteShadowStore(database).get(device_id)
+    finally:
+        database.close()
+    if shadow is None:
+        raise NotFoundError(f"no configuration for {device_id!r} (set one with config set)")
+    document = {"device_id": device_id, **shadow.document()}
+    if output == "json":
+        click.echo(json.dumps(document, indent=2))
+        return
+    state = document["state"]
+    click.echo(f"{device_id}  version {shadow.version}")
+    for part in ("desired", "reported", "delta"):
+        click.echo(f"{part:>9}: {json.dumps(state.get(part, {}), sort_keys=True)}")
+
+
+@config.command("set")
+@click.argument("device_id")
+@click.option("--interval", type=click.FloatRange(0.05, 86_400), default=None, help="Seconds.")
+@click.option("--band", callback=_band, default=None, help="LOW:HIGH °C the device alarms on.")
+@click.option("--label", default=None, help="A name shown for the device.")
+@click.option("--version", "expected", type=int, default=None, help="Refuse unless at this.")
+@DB_OPTION
+@click.pass_context
+def config_set(
+    ctx: click.Context,
+    device_id: str,
+    interval: float | None,
+    band: list[float] | None,
+    label: str | None,
+    expected: int | None,
+    db: Path | None,
+) -> None:
+    """Change a device's desired configuration; it gets the delta now or when it reconnects.
+
+    Example: coldchain config set reefer-0001 --interval 30 --band 2:8
+    """
+    if not is_device_id(device_id):
+        raise click.BadParameter(f"{device_id!r} is not a device id", param_hint="DEVICE_ID")
+    changes = {
+        key: value
+        for key, value in (("interval_s", interval), ("band", band), ("label", label))
+        if value is not None
+    }
+    if not changes:
+        raise click.UsageError("give --interval, --band or --label")
+    database = open_store(settings_of(ctx).override(db_path=db))
+    store = SqliteShadowStore(database)
+    try:
+        before = store.get(device_id) or Shadow(device_id)
+        request: dict[str, Any] = {"state": {"desired": changes}}
+        if expected is not None:
+            request["version"] = expected
+        try:
+            after = updated(before, request, datetime.now(UTC))
+            store.put(after, before.version, announce=True)
+        except Rejected as refused:
+            raise ConfigurationError(f"{device_id}: {refused.message} ({refused.code})") from None
+    finally:
+        database.close()
+    pending = json.dumps(after.delta, sort_keys=True) if after.delta else "none"
+    click.echo(f"{device_id}: desired version {after.version}; waiting for the device: {pending}")
+
+
+COMMANDS = (command, control, config)

@@ -1,5 +1,9 @@
 """The local control service: sends the commands operators queue in the store, records the
-devices' answers, and times commands out and expires them (core.commands).
+devices' answers, and times commands out and expires them (core.commands); and serves the
+device shadows (core.shadow) over the local broker: a device's ``update`` and ``get`` are
+answered on ``.../accepted`` or ``.../rejected`` (with AWS IoT's codes), a difference between
+desired and reported goes out on ``.../update/delta``, and an operator's change (`coldchain
+config set`, written to the store) is announced the same way.
 
 Commands travel as QoS 1 with an MQTT v5 message expiry equal to what is left of their
 validity, so the broker keeps one for a device that is offline (its persistent session) until
@@ -15,17 +19,30 @@ import math
 import threading
 from collections.abc import Sequence
 from dataclasses import replace
+from typing import Any, Final
 
 from coldchain.adapters.mqtt import Delivery, MqttConsumer
 from coldchain.adapters.sqlite import SqliteDatabase, SqliteDeadLetterStore
 from coldchain.adapters.sqlite_commands import SqliteCommandStore
+from coldchain.adapters.sqlite_shadows import SqliteShadowStore
 from coldchain.core.commands import Command, CommandStatus, answered, overdue, parse_response
-from coldchain.core.errors import StorageError, ValidationError
+from coldchain.core.errors import StateConflictError, StorageError, ValidationError
 from coldchain.core.messages import DeadLetter, DeadLetterKind
 from coldchain.core.ports import Clock
-from coldchain.core.topics import command_request_topic, device_from_command_topic
+from coldchain.core.shadow import Rejected, Shadow, parse_update, updated
+from coldchain.core.topics import (
+    command_request_topic,
+    device_from_command_topic,
+    shadow_request,
+    shadow_topic,
+)
 
 log = logging.getLogger("coldchain.control")
+DELTA_EXPIRY_S: Final = 7 * 24 * 3600
+
+
+def _delta_document(shadow: Shadow) -> dict[str, Any]:
+    return {"state": shadow.delta, "version": shadow.version}
 
 
 class ControlService:
@@ -38,6 +55,7 @@ class ControlService:
         self._db = db
         self._commands = SqliteCommandStore(db)
         self._dead_letters = SqliteDeadLetterStore(db)
+        self._shadows = SqliteShadowStore(db)
         self._clock = clock
         self._tick_s = tick_s
 
@@ -46,7 +64,8 @@ class ControlService:
             answers = self._link.take(100, self._tick_s)
             try:
                 if answers:
-                    self._record(answers)
+                    self._record([a for a in answers if shadow_request(a.message.topic) is None])
+                    self._serve([a for a in answers if shadow_request(a.message.topic)])
                     self._link.ack(answers)
                 self._send_and_expire()
             except StorageError as exc:  # unacknowledged answers come back; commands wait
@@ -73,6 +92,62 @@ class ControlService:
                     self._commands.save([after])
                     log.info("command %s on %s: %s", command.name, device, after.status)
 
+    def _serve(self, requests: Sequence[Delivery]) -> None:
+        """Shadow requests, in arrival order; each answered after its write is committed."""
+        for delivery in requests:
+            found = shadow_request(delivery.message.topic)
+            assert found is not None
+            device, operation = found
+            replies = self._shadow_reply(device, operation, delivery.message.payload)
+            for suffix, document in replies:
+                self._link.publish(
+                    shadow_topic(device, suffix), json.dumps(document).encode(), DELTA_EXPIRY_S
+                )
+
+    def _shadow_reply(
+        self, device: str, operation: str, payload: bytes
+    ) -> list[tuple[str, dict[str, Any]]]:
+        now = self._clock.now()
+        current = self._shadows.get(device)
+        if operation == "get":
+            if current is None:
+                return [("get/rejected", Rejected(404, "No shadow exists").document())]
+            return [("get/accepted", current.document())]
+        token: str | None = None
+        try:
+            request = parse_update(payload)
+            token = request.get("clientToken")
+            before = current or Shadow(device)
+            after = updated(before, request, now)
+            self._shadows.put(after, before.version, announce=False)
+        except Rejected as refused:
+            return [("update/rejected", refused.document(token))]
+        except StateConflictError:
+            return [("update/rejected", Rejected(409, "Version conflict").document(token))]
+        accepted: dict[str, Any] = {
+            "state": request["state"],
+            "version": after.version,
+            "timestamp": int(now.timestamp()),
+        }
+        if token is not None:
+            accepted["clientToken"] = token
+        replies = [("update/accepted", accepted)]
+        if after.delta and "desired" in request["state"]:
+            replies.append(("update/delta", _delta_document(after)))
+        return replies
+
+    def _announce(self) -> None:
+        """Operators' desired changes: the delta goes to the device (queued while it is
+        offline; it also asks for it with ``get`` when it connects)."""
+        for shadow in self._shadows.due():
+            if shadow.delta and not self._link.publish(
+                shadow_topic(shadow.device_id, "update/delta"),
+                json.dumps(_delta_document(shadow)).encode(),
+                DELTA_EXPIRY_S,
+            ):
+                return
+            self._shadows.announced(shadow.device_id, shadow.version)
+
     def _reject(self, delivery: Delivery, reason: str) -> None:
         message = delivery.message
         letter = DeadLetter(
@@ -81,6 +156,7 @@ class ControlService:
         self._dead_letters.put_many([letter])
 
     def _send_and_expire(self) -> None:
+        self._announce()
         now = self._clock.now()
         changed: list[Command] = []
         for command in self._commands.open():

@@ -53,3 +53,25 @@ def device_from_command_topic(topic: str) -> str | None:
     if len(parts) != 3 or parts[0] != COMMAND_PREFIX or parts[2] not in ("request", "response"):
         return None
     return parts[1] if is_device_id(parts[1]) else None
+
+
+# The shadow's topics. AWS IoT: $aws/things/{thing}/shadow/...; the local broker uses
+# shadow/{device}/... with the same suffixes (mosquitto keeps $-topics for itself: a client's
+# wildcard never matches them, and they are a poor fit for per-device ACLs). One place maps.
+SHADOW_PREFIX: Final = "shadow"
+SHADOW_REQUESTS: Final = (f"{SHADOW_PREFIX}/+/update", f"{SHADOW_PREFIX}/+/get")
+
+
+def shadow_topic(device_id: str, operation: str, *, aws: bool = False) -> str:
+    """``operation``: update, get, update/accepted, update/rejected, update/delta,
+    get/accepted, get/rejected."""
+    base = f"$aws/things/{device_id}/shadow" if aws else f"{SHADOW_PREFIX}/{device_id}"
+    return f"{base}/{operation}"
+
+
+def shadow_request(topic: str) -> tuple[str, str] | None:
+    """(device, "update" | "get") of a local shadow request topic, else None."""
+    parts = topic.split("/")
+    if len(parts) != 3 or parts[0] != SHADOW_PREFIX or parts[2] not in ("update", "get"):
+        return None
+    return (parts[1], parts[2]) if is_device_id(parts[1]) else None

@@ -22,6 +22,7 @@ link drops first. With N = 1 every message is one reading, as the original simul
 
 from __future__ import annotations
 
+import functools
 import heapq
 import logging
 import random
@@ -38,11 +39,13 @@ from coldchain.adapters.mqtt import ConnectError
 from coldchain.adapters.mqtt_device import DeviceLink, LinkState
 from coldchain.apps.simulator.batching import encode_batch, encode_reading
 from coldchain.apps.simulator.device_commands import DeviceCommands
+from coldchain.apps.simulator.device_config import DeviceConfig
 from coldchain.core.device_model import DeviceModel
 from coldchain.core.reading import Reading
 from coldchain.core.topics import (
     command_request_topic,
     command_response_topic,
+    shadow_topic,
     telemetry_topic,
 )
 
@@ -128,8 +131,15 @@ class _Device:
     done_sampling: bool = False
     reconnect_queued: bool = False
     commands: DeviceCommands | None = None
-    interval_s: float | None = None  # set by a set-interval command
+    config: DeviceConfig = field(default_factory=DeviceConfig)
+    interval_s: float | None = None  # set by a set-interval command or the shadow
     reboot_due: bool = False
+
+
+def _subscriptions(device_id: str) -> tuple[str, ...]:
+    """Commands, and the shadow's answers and deltas."""
+    shadow = (shadow_topic(device_id, suffix) for suffix in ("get/accepted", "update/delta"))
+    return (command_request_topic(device_id), *shadow)
 
 
 def _sensors(device: _Device) -> Callable[[], dict[str, Any]]:
@@ -415,16 +425,8 @@ class Fleet:
         def on_up() -> None:
             self._connected += 1
             self._dirty.add(device.index)
-
-        def on_command(topic: str, payload: bytes) -> None:
-            assert device.commands is not None
-            response, action = device.commands.handle(payload, datetime.now(UTC))
-            if response is not None and device.link is not None:
-                device.link.publish(command_response_topic(device.model.device_id), response)
-            if action.interval_s is not None:
-                device.interval_s = action.interval_s
-                log.info("%s: interval now %g s", device.model.device_id, action.interval_s)
-            device.reboot_due = device.reboot_due or action.reboot
+            if device.commands is not None and device.link is not None:  # what changed offline
+                device.link.publish(shadow_topic(device.model.device_id, "get"), b"{}")
 
         link = DeviceLink(
             device.model.device_id,
@@ -435,10 +437,12 @@ class Fleet:
             on_drop,
             protocol=self.options.protocol,
             on_up=on_up,
-            subscriptions=(command_request_topic(device.model.device_id),)
+            subscriptions=_subscriptions(device.model.device_id)
             if device.commands is not None
             else (),
-            on_message=on_command if device.commands is not None else None,
+            on_message=functools.partial(self._message, device)
+            if device.commands is not None
+            else None,
         )
         began = time.perf_counter()
         try:
@@ -457,6 +461,27 @@ class Fleet:
         device.connected_once = True
         device.link = link
         self._selector.register(link.fileno(), selectors.EVENT_READ, device)
+
+    def _message(self, device: _Device, topic: str, payload: bytes) -> None:
+        """A command, or the shadow's answer or delta, for ``device``."""
+        device_id = device.model.device_id
+        link = device.link
+        shadow_base = shadow_topic(device_id, "")
+        if topic.startswith(shadow_base):
+            update = device.config.on_message(topic.removeprefix(shadow_base), payload)
+            if update is not None and link is not None:
+                device.interval_s = device.config.interval_s or device.interval_s
+                link.publish(shadow_topic(device_id, "update"), update)
+                log.info("%s: configuration %s", device_id, device.config.applied[-1])
+            return
+        assert device.commands is not None
+        response, action = device.commands.handle(payload, datetime.now(UTC))
+        if response is not None and link is not None:
+            link.publish(command_response_topic(device_id), response)
+        if action.interval_s is not None:
+            device.interval_s = action.interval_s
+            log.info("%s: interval now %g s", device_id, action.interval_s)
+        device.reboot_due = device.reboot_due or action.reboot
 
     def _schedule_reconnect(self, device: _Device, now: float) -> None:
         options = self.options
