@@ -44,6 +44,8 @@ class Control:
                     str(stack.port),
                     "--db",
                     str(stack.db_path),
+                    "--firmware-port",
+                    "0",
                 ],
                 stdout=out,
                 stderr=subprocess.STDOUT,

@@ -38,11 +38,13 @@ from coldchain.core.errors import BrokerError, ConfigurationError
 from coldchain.core.topics import (
     COMMAND_REQUESTS,
     COMMAND_RESPONSES,
+    JOB_UPDATES,
     SHADOW_REQUESTS,
     SHARED_TELEMETRY_FILTER,
     TELEMETRY_FILTER,
     command_request_topic,
     command_response_topic,
+    jobs_topic,
     shadow_topic,
     telemetry_topic,
 )
@@ -98,6 +100,9 @@ def device_role(device_id: str) -> dict[str, Any]:
             _acl("publishClientSend", shadow_topic(device_id, "get")),
             _acl("subscribePattern", shadow_topic(device_id, "#")),
             _acl("publishClientReceive", shadow_topic(device_id, "#")),
+            _acl("subscribeLiteral", jobs_topic(device_id, "notify-next")),
+            _acl("publishClientReceive", jobs_topic(device_id, "notify-next")),
+            _acl("publishClientSend", jobs_topic(device_id, "+/update")),
         ],
     }
 
@@ -118,6 +123,10 @@ def processor_role() -> dict[str, Any]:
             *(_acl("subscribePattern", topic) for topic in SHADOW_REQUESTS),
             *(_acl("publishClientReceive", topic) for topic in SHADOW_REQUESTS),
             _acl("publishClientSend", shadow_topic("+", "+/+")),
+            # ... and rolls out firmware jobs.
+            _acl("subscribePattern", JOB_UPDATES),
+            _acl("publishClientReceive", JOB_UPDATES),
+            _acl("publishClientSend", jobs_topic("+", "notify-next")),
         ],
     }
 

@@ -234,6 +234,28 @@ MIGRATIONS: Final[tuple[str, ...]] = (
         delta_due INTEGER NOT NULL DEFAULT 0
     );
     """,
+    # 11: firmware images, jobs and their per-device executions (core.jobs).
+    """
+    CREATE TABLE firmware (
+        version TEXT PRIMARY KEY,
+        sha256 TEXT NOT NULL,
+        size INTEGER NOT NULL,
+        added_at TEXT NOT NULL
+    );
+    CREATE TABLE jobs (
+        job_id TEXT PRIMARY KEY,
+        status TEXT NOT NULL,
+        document TEXT NOT NULL,
+        created_at TEXT NOT NULL
+    );
+    CREATE TABLE job_executions (
+        job_id TEXT NOT NULL REFERENCES jobs (job_id),
+        device_id TEXT NOT NULL,
+        status TEXT NOT NULL,
+        document TEXT NOT NULL,
+        PRIMARY KEY (job_id, device_id)
+    );
+    """,
 )
 
 _UNAVAILABLE_MARKERS: Final = ("locked", "readonly", "read-only", "disk", "full", "unable to open")

@@ -39,6 +39,7 @@ from coldchain.apps.command_cli import COMMANDS as COMMAND_COMMANDS
 from coldchain.apps.dashboard.commands import COMMANDS as DASHBOARD_COMMANDS
 from coldchain.apps.dispatcher import Dispatcher
 from coldchain.apps.dlq_cli import COMMANDS as DLQ_COMMANDS
+from coldchain.apps.firmware_cli import COMMANDS as FIRMWARE_COMMANDS
 from coldchain.apps.operator_cli import COMMANDS as OPERATOR_COMMANDS
 from coldchain.apps.render import LIST_FORMAT, alarm_document, echo_documents, print_alarms
 from coldchain.apps.shipment_cli import COMMANDS as SHIPMENT_COMMANDS
@@ -435,6 +436,13 @@ def _channels(
     help=f"Readings per message, 1 to {MAX_READINGS} (e.g. --batch 10): a batch goes when N "
     "are buffered or the oldest has waited N intervals; a backlog replays in batches of N.",
 )
+@click.option(
+    "--firmware-failure-rate",
+    type=click.FloatRange(0, 1),
+    default=0.0,
+    show_default=True,
+    help="Share of the devices whose firmware updates fail and roll back (e.g. 0.1).",
+)
 @click.option("--gps/--no-gps", default=False, show_default=True)
 @click.option("--mqtt-version", type=click.Choice(["5", "3.1.1"]), default="5", show_default=True)
 @click.pass_context
@@ -469,6 +477,7 @@ def simulate(ctx: click.Context, /, **options: Any) -> None:
         gps=options["gps"],
         protocol=options["mqtt_version"],
         batch=options["batch"],
+        firmware_failure_rate=options["firmware_failure_rate"],
     )
     stats = run_simulation(request)
     undelivered = stats.sampled - stats.acked
@@ -713,6 +722,7 @@ for _command in (
     *OPERATOR_COMMANDS,
     *DLQ_COMMANDS,
     *COMMAND_COMMANDS,
+    *FIRMWARE_COMMANDS,
     *SHIPMENT_COMMANDS,
     *DASHBOARD_COMMANDS,
 ):

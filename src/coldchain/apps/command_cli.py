@@ -22,6 +22,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+from coldchain.adapters.firmware_files import FirmwareFiles
 from coldchain.adapters.sqlite import SqliteDatabase
 from coldchain.adapters.sqlite_commands import SqliteCommandStore, command_document
 from coldchain.adapters.sqlite_shadows import SqliteShadowStore
@@ -39,6 +40,7 @@ from coldchain.core.errors import ConfigurationError, NotFoundError
 from coldchain.core.shadow import Rejected, Shadow, updated
 from coldchain.core.topics import is_device_id
 
+FIRMWARE_PORT = 8890
 EXIT_FAILED = 1
 EXIT_TIMED_OUT = 3
 WAIT_POLL_S = 0.2
@@ -231,10 +233,22 @@ def command_list(
 @click.option("--host", default=None, help="Broker host [127.0.0.1].")
 @click.option("--port", type=int, default=None, help="Broker port [8883].")
 @click.option("--client-id", default="control", show_default=True)
+@click.option(
+    "--firmware-port",
+    type=click.IntRange(0, 65535),
+    default=FIRMWARE_PORT,
+    show_default=True,
+    help="Loopback port of the firmware download server (0: any free one).",
+)
 @DB_OPTION
 @click.pass_context
 def control(
-    ctx: click.Context, host: str | None, port: int | None, client_id: str, db: Path | None
+    ctx: click.Context,
+    host: str | None,
+    port: int | None,
+    client_id: str,
+    firmware_port: int,
+    db: Path | None,
 ) -> None:
     """Run the control service: send queued commands, record answers, time them out.
 
@@ -242,11 +256,16 @@ def control(
     """
     from coldchain.adapters import dynsec  # noqa: PLC0415 - the service's own wiring
     from coldchain.adapters.clock import SystemClock  # noqa: PLC0415
+    from coldchain.adapters.firmware_files import FirmwareServer  # noqa: PLC0415
     from coldchain.adapters.lockfile import FolderLock  # noqa: PLC0415
     from coldchain.adapters.mqtt import MqttConsumer  # noqa: PLC0415
     from coldchain.adapters.pki import LocalPki  # noqa: PLC0415
     from coldchain.apps.control_service import ControlService  # noqa: PLC0415
-    from coldchain.core.topics import COMMAND_RESPONSES, SHADOW_REQUESTS  # noqa: PLC0415
+    from coldchain.core.topics import (  # noqa: PLC0415
+        COMMAND_RESPONSES,
+        JOB_UPDATES,
+        SHADOW_REQUESTS,
+    )
     from coldchain.tls import client_context  # noqa: PLC0415
 
     settings = settings_of(ctx).override(mqtt_host=host, mqtt_port=port, db_path=db)
@@ -258,7 +277,9 @@ def control(
     dynsec.admit(authority, [client_id], "processor")
     tls = client_context(credentials.ca, credentials.cert, credentials.key)
     database = SqliteDatabase(settings.database)
-    topics = (COMMAND_RESPONSES, *SHADOW_REQUESTS)
+    topics = (COMMAND_RESPONSES, *SHADOW_REQUESTS, JOB_UPDATES)
+    files = FirmwareFiles(settings.home / "firmware")
+    server = FirmwareServer(files, SystemClock(), firmware_port)
     link = MqttConsumer(settings.mqtt_host, settings.mqtt_port, client_id, tls, topics)
     stop = threading.Event()
 
@@ -268,16 +289,20 @@ def control(
     signal.signal(signal.SIGTERM, request_stop)
     signal.signal(signal.SIGINT, request_stop)
     link.start()
+    server.start()
     logging.getLogger("coldchain.control").info(
-        "controlling %s:%d (%s) from %s",
+        "controlling %s:%d (%s) from %s; firmware at %s",
         settings.mqtt_host,
         settings.mqtt_port,
         ", ".join(topics),
         settings.database,
+        server.base_url,
     )
     try:
-        ControlService(link, database, SystemClock()).run(stop)
+        firmware = (files, server.base_url)
+        ControlService(link, database, SystemClock(), firmware=firmware).run(stop)
     finally:
+        server.stop()
         link.stop()
         database.close()
 

@@ -19,26 +19,40 @@ import math
 import threading
 from collections.abc import Sequence
 from dataclasses import replace
+from datetime import timedelta
 from typing import Any, Final
 
+from coldchain.adapters.firmware_files import FirmwareFiles
 from coldchain.adapters.mqtt import Delivery, MqttConsumer
 from coldchain.adapters.sqlite import SqliteDatabase, SqliteDeadLetterStore
 from coldchain.adapters.sqlite_commands import SqliteCommandStore
+from coldchain.adapters.sqlite_jobs import SqliteJobStore
 from coldchain.adapters.sqlite_shadows import SqliteShadowStore
 from coldchain.core.commands import Command, CommandStatus, answered, overdue, parse_response
-from coldchain.core.errors import StateConflictError, StorageError, ValidationError
+from coldchain.core.errors import Issue, StateConflictError, StorageError, ValidationError
+from coldchain.core.jobs import (
+    EXECUTION_TIMEOUT,
+    ExecutionStatus,
+    JobStatus,
+    next_to_start,
+    reported,
+    settle,
+)
 from coldchain.core.messages import DeadLetter, DeadLetterKind
 from coldchain.core.ports import Clock
 from coldchain.core.shadow import Rejected, Shadow, parse_update, updated
 from coldchain.core.topics import (
     command_request_topic,
     device_from_command_topic,
+    job_update,
+    jobs_topic,
     shadow_request,
     shadow_topic,
 )
 
 log = logging.getLogger("coldchain.control")
 DELTA_EXPIRY_S: Final = 7 * 24 * 3600
+URL_VALIDITY: Final = timedelta(minutes=15)  # a signed download URL, as IoT's pre-signed
 
 
 def _delta_document(shadow: Shadow) -> dict[str, Any]:
@@ -49,8 +63,16 @@ class ControlService:
     """One loop: record answers, send what is unsent, time out and expire the rest."""
 
     def __init__(
-        self, link: MqttConsumer, db: SqliteDatabase, clock: Clock, tick_s: float = 0.2
+        self,
+        link: MqttConsumer,
+        db: SqliteDatabase,
+        clock: Clock,
+        tick_s: float = 0.2,
+        firmware: tuple[FirmwareFiles, str] | None = None,
     ) -> None:
+        """``firmware``: the images and the base URL their server answers on (jobs)."""
+        self._firmware = firmware
+        self._jobs = SqliteJobStore(db)
         self._link = link
         self._db = db
         self._commands = SqliteCommandStore(db)
@@ -64,8 +86,12 @@ class ControlService:
             answers = self._link.take(100, self._tick_s)
             try:
                 if answers:
-                    self._record([a for a in answers if shadow_request(a.message.topic) is None])
-                    self._serve([a for a in answers if shadow_request(a.message.topic)])
+                    topics = [a.message.topic for a in answers]
+                    shadows = [a for a, t in zip(answers, topics, strict=True) if shadow_request(t)]
+                    jobs = [a for a, t in zip(answers, topics, strict=True) if job_update(t)]
+                    self._record([a for a in answers if a not in shadows and a not in jobs])
+                    self._serve(shadows)
+                    self._progress(jobs)
                     self._link.ack(answers)
                 self._send_and_expire()
             except StorageError as exc:  # unacknowledged answers come back; commands wait
@@ -155,8 +181,69 @@ class ControlService:
         )
         self._dead_letters.put_many([letter])
 
+    def _progress(self, updates: Sequence[Delivery]) -> None:
+        """Devices' job execution reports."""
+        now = self._clock.now()
+        for delivery in updates:
+            found = job_update(delivery.message.topic)
+            assert found is not None
+            device, job_id = found
+            current = {e.device_id: e for e in self._jobs.executions(job_id)}.get(device)
+            try:
+                document = json.loads(delivery.message.payload)
+                if current is None:
+                    raise ValidationError([Issue("job", f"no execution of {job_id} on {device}")])
+                after = reported(
+                    current,
+                    str(document.get("status", "")).lower(),
+                    dict(document.get("statusDetails") or {}),
+                    now,
+                )
+            except (ValueError, TypeError, AttributeError, ValidationError) as exc:
+                self._reject(delivery, f"not a job execution update: {exc}")
+                continue
+            if after != current:
+                self._jobs.save_executions([after])
+                log.info("job %s on %s: %s", job_id, device, after.status)
+
+    def _roll_out(self) -> None:
+        """Start what each job's rate allows; apply the abort rule; finish jobs."""
+        if self._firmware is None:
+            return
+        files, base_url = self._firmware
+        now = self._clock.now()
+        for job in self._jobs.jobs(JobStatus.IN_PROGRESS):
+            executions = self._jobs.executions(job.job_id)
+            settled, changed = settle(job, executions, now)
+            if changed:
+                self._jobs.save_executions(changed)
+            if settled != job:
+                self._jobs.save_job(settled)
+                log.warning("job %s %s", job.job_id, settled.status)
+                continue
+            if changed:
+                executions = self._jobs.executions(job.job_id)
+            for execution in next_to_start(job, executions, now):
+                url = files.signed_url(base_url, job.firmware_version, now + URL_VALIDITY)
+                notice = {
+                    "execution": {
+                        "jobId": job.job_id,
+                        "status": "QUEUED",
+                        "jobDocument": job.document(url),
+                    }
+                }
+                topic = jobs_topic(execution.device_id, "notify-next")
+                expiry = int(EXECUTION_TIMEOUT.total_seconds())
+                if not self._link.publish(topic, json.dumps(notice).encode(), expiry):
+                    return
+                started = replace(
+                    execution, status=ExecutionStatus.IN_PROGRESS, started_at=now, updated_at=now
+                )
+                self._jobs.save_executions([started])
+
     def _send_and_expire(self) -> None:
         self._announce()
+        self._roll_out()
         now = self._clock.now()
         changed: list[Command] = []
         for command in self._commands.open():

@@ -75,3 +75,22 @@ def shadow_request(topic: str) -> tuple[str, str] | None:
     if len(parts) != 3 or parts[0] != SHADOW_PREFIX or parts[2] not in ("update", "get"):
         return None
     return (parts[1], parts[2]) if is_device_id(parts[1]) else None
+
+
+# Jobs, likewise: AWS IoT's $aws/things/{thing}/jobs/...; locally jobs/{device}/...
+JOBS_PREFIX: Final = "jobs"
+JOB_UPDATES: Final = f"{JOBS_PREFIX}/+/+/update"
+
+
+def jobs_topic(device_id: str, suffix: str, *, aws: bool = False) -> str:
+    """``suffix``: notify-next, or ``{job_id}/update``."""
+    base = f"$aws/things/{device_id}/jobs" if aws else f"{JOBS_PREFIX}/{device_id}"
+    return f"{base}/{suffix}"
+
+
+def job_update(topic: str) -> tuple[str, str] | None:
+    """(device, job id) of a local job execution update topic, else None."""
+    parts = topic.split("/")
+    if len(parts) != 4 or parts[0] != JOBS_PREFIX or parts[3] != "update":
+        return None
+    return (parts[1], parts[2]) if is_device_id(parts[1]) else None

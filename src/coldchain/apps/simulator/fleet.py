@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import functools
 import heapq
+import json
 import logging
 import random
 import selectors
@@ -40,11 +41,13 @@ from coldchain.adapters.mqtt_device import DeviceLink, LinkState
 from coldchain.apps.simulator.batching import encode_batch, encode_reading
 from coldchain.apps.simulator.device_commands import DeviceCommands
 from coldchain.apps.simulator.device_config import DeviceConfig
+from coldchain.apps.simulator.device_firmware import run_job
 from coldchain.core.device_model import DeviceModel
 from coldchain.core.reading import Reading
 from coldchain.core.topics import (
     command_request_topic,
     command_response_topic,
+    jobs_topic,
     shadow_topic,
     telemetry_topic,
 )
@@ -77,6 +80,7 @@ class FleetOptions:
     batch: int = 1
     batch_wait_s: float | None = None
     commands: bool = True  # answer cmd/{device}/request (a persistent session per device)
+    firmware_failure_rate: float = 0.0  # this share of the fleet fails its firmware updates
 
     @property
     def hold_s(self) -> float:
@@ -134,12 +138,13 @@ class _Device:
     config: DeviceConfig = field(default_factory=DeviceConfig)
     interval_s: float | None = None  # set by a set-interval command or the shadow
     reboot_due: bool = False
+    fails_updates: bool = False
 
 
 def _subscriptions(device_id: str) -> tuple[str, ...]:
     """Commands, and the shadow's answers and deltas."""
     shadow = (shadow_topic(device_id, suffix) for suffix in ("get/accepted", "update/delta"))
-    return (command_request_topic(device_id), *shadow)
+    return (command_request_topic(device_id), *shadow, jobs_topic(device_id, "notify-next"))
 
 
 def _sensors(device: _Device) -> Callable[[], dict[str, Any]]:
@@ -193,6 +198,9 @@ class Fleet:
         if options.commands:
             for device in self._devices:
                 device.commands = DeviceCommands(device.model.device_id, _sensors(device))
+        failing = round(options.firmware_failure_rate * len(self._devices))
+        for index in self._rng.sample(range(len(self._devices)), failing):
+            self._devices[index].fails_updates = True
         self._selector = selectors.DefaultSelector()
         self._stopping = False
         self._up = 0
@@ -467,6 +475,9 @@ class Fleet:
         device_id = device.model.device_id
         link = device.link
         shadow_base = shadow_topic(device_id, "")
+        if topic == jobs_topic(device_id, "notify-next"):
+            self._firmware(device, payload)
+            return
         if topic.startswith(shadow_base):
             update = device.config.on_message(topic.removeprefix(shadow_base), payload)
             if update is not None and link is not None:
@@ -482,6 +493,17 @@ class Fleet:
             device.interval_s = action.interval_s
             log.info("%s: interval now %g s", device_id, action.interval_s)
         device.reboot_due = device.reboot_due or action.reboot
+
+    def _firmware(self, device: _Device, payload: bytes) -> None:
+        model = device.model
+        outcome = run_job(payload, model.firmware_version, device.fails_updates)
+        if outcome is None or device.link is None:
+            return
+        model.firmware_version = outcome.firmware_version
+        for report in outcome.reports:
+            topic = jobs_topic(model.device_id, f"{outcome.job_id}/update")
+            device.link.publish(topic, json.dumps(report).encode())
+        log.info("%s: job %s %s", model.device_id, outcome.job_id, outcome.reports[-1]["status"])
 
     def _schedule_reconnect(self, device: _Device, now: float) -> None:
         options = self.options

@@ -60,6 +60,7 @@ class SimulateRequest:
     gps: bool
     protocol: str
     batch: int = 1  # readings per message; more than one: the batch format, see fleet.py
+    firmware_failure_rate: float = 0.0  # share of devices whose firmware updates fail
 
 
 def env_defaults(environ: Mapping[str, str] | None = None) -> dict[str, str | None]:
@@ -182,6 +183,7 @@ def simulate(request: SimulateRequest, out: TextIO = sys.stdout) -> FleetStats:
             buffer_size=request.buffer_size,
             protocol=request.protocol,
             batch=request.batch,
+            firmware_failure_rate=request.firmware_failure_rate,
         ),
         on_publish=print_line if single else None,
         seed=request.seed,
