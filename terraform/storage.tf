@@ -4,7 +4,10 @@
 # ---------------------------------------------------------------------------------------------
 resource "aws_dynamodb_table" "telemetry" {
   name                        = "${var.name_prefix}-telemetry"
-  billing_mode                = "PAY_PER_REQUEST"
+  billing_mode                = var.readings_billing_mode # capacity.tf: the cost model's choice
+  table_class                 = var.readings_table_class
+  read_capacity               = local.readings_provisioned ? var.readings_read_capacity.min : null
+  write_capacity              = local.readings_provisioned ? var.readings_write_capacity.min : null
   hash_key                    = "device_id"
   range_key                   = "timestamp"
   deletion_protection_enabled = var.deletion_protection
@@ -19,16 +22,27 @@ resource "aws_dynamodb_table" "telemetry" {
     type = "S"
   }
 
-  attribute {
-    name = "fleet_id"
-    type = "S"
+  # The fleet index copies every reading (one more write, the storage again): fleet_index =
+  # false drops it for the cheapest deployment (docs/performance.md); no ingest or operator
+  # path on AWS queries it.
+  dynamic "attribute" {
+    for_each = var.fleet_index ? ["fleet_id"] : []
+    content {
+      name = attribute.value
+      type = "S"
+    }
   }
 
-  global_secondary_index {
-    name            = "fleet-timestamp"
-    hash_key        = "fleet_id"
-    range_key       = "timestamp"
-    projection_type = "ALL"
+  dynamic "global_secondary_index" {
+    for_each = var.fleet_index ? ["fleet-timestamp"] : []
+    content {
+      name            = global_secondary_index.value
+      hash_key        = "fleet_id"
+      range_key       = "timestamp"
+      projection_type = "ALL"
+      read_capacity   = local.readings_provisioned ? var.readings_read_capacity.min : null
+      write_capacity  = local.readings_provisioned ? var.readings_write_capacity.min : null
+    }
   }
 
   ttl {
@@ -43,6 +57,11 @@ resource "aws_dynamodb_table" "telemetry" {
   server_side_encryption {
     enabled     = true
     kms_key_arn = aws_kms_key.data.arn
+  }
+
+  # PROVISIONED: autoscaling (capacity.tf) moves the table's capacity, not Terraform.
+  lifecycle {
+    ignore_changes = [read_capacity, write_capacity]
   }
 }
 

@@ -121,3 +121,9 @@ variable "kinesis_retention_hours" {
     error_message = "kinesis_retention_hours must be between 24 and 8760."
   }
 }
+
+variable "fleet_index" {
+  description = "Keep the readings table's fleet-timestamp index (every reading copied: one more write and the storage again). false for the cheapest deployment (coldchain aws cost --fleet-index none)."
+  type        = bool
+  default     = true
+}

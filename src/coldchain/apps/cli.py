@@ -28,6 +28,7 @@ from coldchain.adapters.pki import LocalPki
 from coldchain.adapters.sqlite import (
     SqliteDatabase,
 )
+from coldchain.apps.aws_cost_cli import cost as aws_cost
 from coldchain.apps.clictx import (
     DB_OPTION,
     STORE_OPTION,
@@ -632,6 +633,9 @@ def alarms_ack(
 @cli.group()
 def aws() -> None:
     """AWS IoT Core: device keys and certificates (needs the 'aws' extra and credentials)."""
+
+
+aws.add_command(aws_cost)
 
 
 @aws.command("csr")

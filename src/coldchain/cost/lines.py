@@ -1,24 +1,12 @@
-"""The monthly AWS bill of a fleet, line by line, and its cost per million readings.
-
-Pure: a :class:`Scenario` (devices, interval, ingest mode, readings per message, and the
-storage choices), the prices and the figures measured on moto (:mod:`coldchain.cost_inputs`)
-and what Terraform deploys (:class:`Deployment`) go in; a :class:`Bill` of
-:class:`LineItem` comes out, each line its quantity times its unit price. Where the scenario
-leaves the readings table's capacity mode or table class open, :func:`bill` prices every
-choice and keeps the cheapest; :func:`cheapest` also searches modes and batch sizes.
-
-A month is 730 hours, as AWS prices it. No free tier is applied.
-"""
+"""The bill's lines, each a quantity times a price: IoT Core, Kinesis, Lambda, the readings
+table, device state, observability, the rest. Pure arithmetic over a :class:`Traffic`."""
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, replace
-from enum import StrEnum
-from itertools import product
-from typing import Final
+from dataclasses import dataclass, field
 
-from coldchain.cost_inputs import (
+from coldchain.cost.inputs import (
     ITEM_OVERHEAD_BYTES,
     HandlerFigures,
     Measured,
@@ -27,214 +15,35 @@ from coldchain.cost_inputs import (
     read_units,
     write_units,
 )
-
-HOURS_PER_MONTH: Final = 730
-SECONDS_PER_MONTH: Final = HOURS_PER_MONTH * 3600
-DAYS_PER_MONTH: Final = HOURS_PER_MONTH / 24
-MINUTES_PER_MONTH: Final = HOURS_PER_MONTH * 60
-GB: Final = 1024**3
-IOT_UNIT_BYTES: Final = 5 * 1024  # IoT Core meters messages, rules and actions per 5 KB
-KINESIS_RECORD_UNIT: Final = 1024  # on-demand ingress is rounded up per record to 1 KB
-LOG_EVENT_OVERHEAD: Final = 26  # bytes CloudWatch Logs counts per event besides the message
-MAX_BATCH: Final = 100  # coldchain.core.batches.MAX_READINGS
-LAMBDA_VCPU_MB: Final = 1769  # memory at which a function has one full vCPU
-ASSUMED_CALL_MS: Final = 5.0  # an AWS API call from Lambda, in region (an assumption)
-DEFAULT_MAX_DELAY_S: Final = 120.0  # cheapest(): readings wait at most this long on a device
-
-
-class Mode(StrEnum):
-    LAMBDA = "lambda"  # devices publish to dt/coldchain/<id>/telemetry; rule -> Lambda
-    KINESIS = "kinesis"  # the same rule -> Kinesis -> Lambda in batches
-    BASIC_INGEST = "basic-ingest"  # devices publish to $aws/rules/<rule>/...; rule -> Lambda
-
-
-class Capacity(StrEnum):
-    ON_DEMAND = "on-demand"
-    PROVISIONED = "provisioned"  # with autoscaling at Deployment.target_utilisation
-
-
-class TableClass(StrEnum):
-    STANDARD = "standard"
-    STANDARD_IA = "standard-ia"
+from coldchain.cost.scenario import (
+    ASSUMED_CALL_MS,
+    DAYS_PER_MONTH,
+    GB,
+    HOURS_PER_MONTH,
+    KINESIS_RECORD_UNIT,
+    LAMBDA_VCPU_MB,
+    LOG_EVENT_OVERHEAD,
+    MINUTES_PER_MONTH,
+    SECONDS_PER_MONTH,
+    Capacity,
+    Deployment,
+    FleetIndex,
+    LineItem,
+    Mode,
+    Scenario,
+    TableClass,
+    iot_units,
+    kinesis_invocations_per_second,
+    payload_bytes,
+    rule_output_bytes,
+    xray_traces,
+)
 
 
-class FleetIndex(StrEnum):
-    ALL = "all"  # as deployed: every reading copied whole into fleet-timestamp
-    KEYS_ONLY = "keys-only"  # every reading still indexed, its keys only
-    NONE = "none"  # dropped, or sparse so that readings do not carry its key
-
-
-@dataclass(frozen=True, slots=True)
-class Deployment:
-    """What terraform/ deploys (tests/functional/test_aws_cost_cli.py ties these to it)."""
-
-    memory_mb: int = 256  # variables.tf lambda_memory_mb
-    ttl_days: int = 90  # variables.tf telemetry_ttl_days
-    ttl_lag_days: float = 2.0  # TTL deletes expired items "typically within two days"
-    log_retention_days: int = 365  # variables.tf log_retention_days
-    kinesis_retention_hours: int = 168  # variables.tf kinesis_retention_hours
-    kinesis_batch_size: int = 100  # lambda.tf event source mapping
-    kinesis_window_s: float = 1.0  # lambda.tf maximum_batching_window_in_seconds
-    kinesis_parallelization: int = 2  # lambda.tf parallelization_factor
-    kinesis_shards: int = 4  # an on-demand stream starts at about 4 MB/s of writes
-    custom_metrics: int = 14  # lambda_handler.METRIC_NAMES, one dimension set (service)
-    alarms: int = 9  # observability.tf without the Kinesis iterator-age alarm
-    kinesis_alarms: int = 1
-    dashboards: int = 1
-    dashboard_log_widgets: int = 2  # Logs Insights queries over the processor's log group
-    dashboard_window_hours: float = 6.0  # the dashboard's default time range
-    kms_keys: int = 1
-    sweeps_per_month: int = MINUTES_PER_MONTH  # the sweeper runs every minute
-    target_utilisation: float = 0.70  # capacity.tf readings_target_utilisation
-    min_write_capacity: int = 5  # capacity.tf readings_write_capacity.min (table and index)
-    min_read_capacity: int = 5  # capacity.tf readings_read_capacity.min (table and index)
-
-
-@dataclass(frozen=True, slots=True)
-class Scenario:
-    """A fleet and the choices that price it. ``capacity``/``table_class`` None: the cheaper."""
-
-    devices: int
-    interval_s: float
-    mode: Mode = Mode.LAMBDA
-    batch: int = 1  # readings per message
-    fleet_index: FleetIndex = FleetIndex.ALL
-    capacity: Capacity | None = None
-    table_class: TableClass | None = None
-    dashboard_views: int = 300  # a month; each view runs the dashboard's log queries
-    dead_letter_share: float = 0.001  # readings rejected (each: send, receive, delete)
-
-    def __post_init__(self) -> None:
-        if self.devices < 1:
-            raise ValueError("devices: at least 1")
-        if not self.interval_s > 0:
-            raise ValueError("interval: must be positive")
-        if not 1 <= self.batch <= MAX_BATCH:
-            raise ValueError(f"batch: 1 to {MAX_BATCH} readings a message")
-
-    @property
-    def readings_per_second(self) -> float:
-        return self.devices / self.interval_s
-
-    @property
-    def upload_delay_s(self) -> float:
-        """How long the oldest reading of a batch waits on the device."""
-        return self.batch * self.interval_s
-
-
-@dataclass(frozen=True, slots=True)
-class LineItem:
-    name: str
-    quantity: float  # a month, in the price's unit
-    unit: str
-    unit_price: float  # dollars per unit
-    monthly: float  # quantity * unit_price
-    per_million: float  # dollars per million readings
-    note: str
-    measured: bool  # the quantity rests on a figure measured on moto
-    price_key: str
-
-
-@dataclass(frozen=True, slots=True)
-class Bill:
-    scenario: Scenario  # with the capacity mode and table class it was priced with
-    readings: float  # a month
-    lines: tuple[LineItem, ...]
-    notes: tuple[str, ...] = ()
-    alternatives: tuple[tuple[str, float], ...] = ()  # other storage choices, $ per million
-    lambda_estimate_per_million: float = 0.0  # the total with the pessimistic Lambda timing
-
-    @property
-    def monthly(self) -> float:
-        return sum(line.monthly for line in self.lines)
-
-    @property
-    def per_million(self) -> float:
-        return self.monthly / self.readings * 1e6
-
-    def line(self, name: str) -> LineItem | None:
-        return next((line for line in self.lines if line.name == name), None)
-
-
-def iot_units(size_bytes: float) -> int:
-    """IoT Core's metering of one message, rule or action: per 5 KB started (at least 1)."""
-    return max(1, math.ceil(size_bytes / IOT_UNIT_BYTES))
-
-
-def payload_bytes(measured: Measured, batch: int) -> float:
-    """One message's payload: a lone reading, or a batch of ``batch`` readings."""
-    if batch == 1:
-        return measured.reading_bytes
-    return measured.batch_base_bytes + batch * measured.batch_reading_bytes
-
-
-def rule_output_bytes(measured: Measured, payload: float) -> float:
-    """What the rule hands Lambda or Kinesis: the payload in base64 and two fields."""
-    return measured.rule_output_base_bytes + 4 * math.ceil(payload / 3)
-
-
-def kinesis_invocations_per_second(records_per_second: float, deployment: Deployment) -> float:
-    """Batches a second: full batches at a high rate; otherwise each poller (shards times the
-    parallelization factor) invokes with what its batching window gathered."""
-    pollers = deployment.kinesis_shards * deployment.kinesis_parallelization
-    return max(
-        records_per_second / deployment.kinesis_batch_size,
-        min(records_per_second, pollers / deployment.kinesis_window_s),
-    )
-
-
-def xray_traces(invocations_per_second: float) -> float:
-    """Traces a second under Lambda's fixed sampling: 1 a second, then 5% of the rest."""
-    return min(invocations_per_second, 1.0) + 0.05 * max(invocations_per_second - 1.0, 0.0)
-
-
-def bill(
-    scenario: Scenario, prices: Prices, measured: Measured, deployment: Deployment | None = None
-) -> Bill:
-    """The monthly bill; an open capacity mode or table class is chosen by total."""
-    deployment = deployment or Deployment()
-    capacities = [scenario.capacity] if scenario.capacity else list(Capacity)
-    classes = [scenario.table_class] if scenario.table_class else list(TableClass)
-    bills = [
-        _bill(replace(scenario, capacity=capacity, table_class=table_class), prices, measured, deployment)
-        for capacity, table_class in product(capacities, classes)
-    ]
-    best = min(bills, key=lambda b: b.monthly)
-    others = tuple(
-        (f"{b.scenario.capacity}, {b.scenario.table_class}", b.per_million)
-        for b in bills
-        if b is not best
-    )
-    return replace(best, alternatives=others)
-
-
-def cheapest(
-    devices: int,
-    interval_s: float,
-    prices: Prices,
-    measured: Measured,
-    *,
-    fleet_index: FleetIndex = FleetIndex.ALL,
-    modes: tuple[Mode, ...] = tuple(Mode),
-    max_delay_s: float = DEFAULT_MAX_DELAY_S,
-    deployment: Deployment | None = None,
-) -> Bill:
-    """The cheapest bill over modes, batch sizes whose upload delay stays within
-    ``max_delay_s`` (batch 1 always), capacity modes and table classes."""
-    largest = max(1, min(MAX_BATCH, math.floor(max_delay_s / interval_s)))
-    bills = [
-        bill(Scenario(devices, interval_s, mode, batch, fleet_index), prices, measured, deployment)
-        for mode in modes
-        for batch in range(1, largest + 1)
-    ]
-    return min(bills, key=lambda b: (b.monthly, b.scenario.batch))
-
-
-# ---------------------------------------------------------------------------------------------
-# The lines
-# ---------------------------------------------------------------------------------------------
 @dataclass
-class _Lines:
+class Lines:
+    """The lines of one bill, as they are priced."""
+
     readings: float
     lines: list[LineItem] = field(default_factory=list)
 
@@ -265,7 +74,7 @@ class _Lines:
 
 
 @dataclass(frozen=True, slots=True)
-class _Traffic:
+class Traffic:
     """A month of the processor's traffic."""
 
     readings: float
@@ -288,7 +97,7 @@ class _Traffic:
         return float(value.at(self.messages_each, self.readings_each))
 
 
-def _traffic(s: Scenario, measured: Measured, deployment: Deployment) -> _Traffic:
+def traffic(s: Scenario, measured: Measured, deployment: Deployment) -> Traffic:
     readings = s.readings_per_second * SECONDS_PER_MONTH
     messages = readings / s.batch
     payload = payload_bytes(measured, s.batch)
@@ -297,15 +106,16 @@ def _traffic(s: Scenario, measured: Measured, deployment: Deployment) -> _Traffi
         invocations, handler = rate * SECONDS_PER_MONTH, measured.kinesis
     else:
         invocations, handler = messages, measured.iot
-    return _Traffic(
+    return Traffic(
         readings, messages, invocations, payload, rule_output_bytes(measured, payload), handler
     )
 
 
-def _bill(s: Scenario, prices: Prices, measured: Measured, deployment: Deployment) -> Bill:
-    t = _traffic(s, measured, deployment)
-    out = _Lines(t.readings)
-    notes: list[str] = []
+def price_lines(
+    s: Scenario, t: Traffic, prices: Prices, measured: Measured, deployment: Deployment
+) -> tuple[list[LineItem], float]:
+    """Every line of the bill, and the monthly dollars a pessimistic Lambda time would add."""
+    out = Lines(t.readings)
     _iot(out, s, t, prices, measured)
     if s.mode is Mode.KINESIS:
         _kinesis(out, t, prices, deployment)
@@ -314,23 +124,10 @@ def _bill(s: Scenario, prices: Prices, measured: Measured, deployment: Deploymen
     _device_state(out, s, t, prices, measured, deployment)
     _observability(out, s, t, prices, measured, deployment)
     _other(out, s, t, prices, deployment)
-    if s.upload_delay_s >= 300:
-        notes.append(
-            f"{s.batch} readings a message every {s.interval_s:g} s: a device reports every "
-            f"{s.upload_delay_s:g} s, at or past the default 5-minute silence alarm."
-        )
-    elif s.batch > 1:
-        notes.append(
-            f"Batches of {s.batch}: an excursion reaches the cloud up to "
-            f"{s.upload_delay_s - s.interval_s:g} s after it was measured."
-        )
-    result = Bill(s, t.readings, tuple(out.lines), tuple(notes))
-    return replace(
-        result, lambda_estimate_per_million=result.per_million + estimate_delta / t.readings * 1e6
-    )
+    return out.lines, estimate_delta
 
 
-def _iot(out: _Lines, s: Scenario, t: _Traffic, prices: Prices, measured: Measured) -> None:
+def _iot(out: Lines, s: Scenario, t: Traffic, prices: Prices, measured: Measured) -> None:
     basic = s.mode is Mode.BASIC_INGEST
     topic = measured.basic_ingest_topic_bytes if basic else measured.topic_bytes
     size = t.payload + topic
@@ -368,7 +165,7 @@ def _iot(out: _Lines, s: Scenario, t: _Traffic, prices: Prices, measured: Measur
     )
 
 
-def _kinesis(out: _Lines, t: _Traffic, prices: Prices, deployment: Deployment) -> None:
+def _kinesis(out: Lines, t: Traffic, prices: Prices, deployment: Deployment) -> None:
     record_kb = math.ceil(t.rule_output / KINESIS_RECORD_UNIT)
     gb_in = t.messages * record_kb * KINESIS_RECORD_UNIT / GB
     gb_out = t.messages * t.rule_output / GB
@@ -403,9 +200,9 @@ def _kinesis(out: _Lines, t: _Traffic, prices: Prices, deployment: Deployment) -
 
 
 def _lambda(
-    out: _Lines,
+    out: Lines,
     s: Scenario,
-    t: _Traffic,
+    t: Traffic,
     prices: Prices,
     measured: Measured,
     deployment: Deployment,
@@ -450,9 +247,9 @@ def _lambda(
 
 
 def _readings_table(
-    out: _Lines,
+    out: Lines,
     s: Scenario,
-    t: _Traffic,
+    t: Traffic,
     prices: Prices,
     measured: Measured,
     deployment: Deployment,
@@ -501,13 +298,13 @@ def _readings_table(
                 measured=True,
             )
     if s.capacity is Capacity.PROVISIONED:
-        tables = 1 + (s.fleet_index is not FleetIndex.NONE)
+        indexed = s.fleet_index is not FleetIndex.NONE
         out.add(
             "DynamoDB reads: readings (minimum)",
-            tables * deployment.min_read_capacity * HOURS_PER_MONTH,
+            (1 + indexed) * deployment.min_read_capacity * HOURS_PER_MONTH,
             prices[f"dynamodb_provisioned_rcu_hour_{suffix}"],
-            f"provisioned read capacity kept at the autoscaling minimum "
-            f"({deployment.min_read_capacity} RCU, table and index); ingest reads no history",
+            f"read capacity at the autoscaling minimum ({deployment.min_read_capacity} RCU"
+            f"{' each, table and index' if indexed else ''}): ingest reads no history",
         )
     days = deployment.ttl_days + deployment.ttl_lag_days
     stored = s.readings_per_second * days * 86400
@@ -538,9 +335,9 @@ def _readings_table(
 
 
 def _device_state(
-    out: _Lines,
+    out: Lines,
     s: Scenario,
-    t: _Traffic,
+    t: Traffic,
     prices: Prices,
     measured: Measured,
     deployment: Deployment,
@@ -565,20 +362,25 @@ def _device_state(
         measured=True,
     )
     sweep = measured.sweep
-    per_sweep = read_units(sweep.read_bytes.at(s.devices, 0), consistent=sweep.consistent)
+    each_device = max(sweep.read_bytes.per_message, device)  # the sweep ran on fresh devices
+    scanned = sweep.read_bytes.fixed + s.devices * each_device
+    per_sweep = read_units(scanned, consistent=sweep.consistent)
     out.add(
         "DynamoDB reads: sweeper",
         per_sweep * deployment.sweeps_per_month,
         prices["dynamodb_on_demand_read_standard"],
-        f"every minute, each device's state: {per_sweep:,.0f} RRU a sweep",
+        f"every minute, each device's state ({scanned / 1024:,.0f} KB, "
+        f"{'strongly' if sweep.consistent else 'eventually'} consistent): "
+        f"{per_sweep:,.1f} RRU a sweep",
         measured=True,
+        unit="read request unit",
     )
 
 
 def _observability(
-    out: _Lines,
+    out: Lines,
     s: Scenario,
-    t: _Traffic,
+    t: Traffic,
     prices: Prices,
     measured: Measured,
     deployment: Deployment,
@@ -632,7 +434,9 @@ def _observability(
         prices["cloudwatch_custom_metric"],
         "EMF metrics, one dimension (service): their number, not the rate, is billed",
     )
-    scaling = 8 if s.capacity is Capacity.PROVISIONED else 0  # 2 per target-tracking policy
+    # Target tracking makes 2 alarms per policy: writes and reads, of the table and its index.
+    policies = 2 * (1 + (s.fleet_index is not FleetIndex.NONE))
+    scaling = 2 * policies if s.capacity is Capacity.PROVISIONED else 0
     alarms = deployment.alarms + (deployment.kinesis_alarms if s.mode is Mode.KINESIS else 0)
     out.add(
         "CloudWatch alarms",
@@ -657,7 +461,7 @@ def _observability(
     )
 
 
-def _other(out: _Lines, s: Scenario, t: _Traffic, prices: Prices, deployment: Deployment) -> None:
+def _other(out: Lines, s: Scenario, t: Traffic, prices: Prices, deployment: Deployment) -> None:
     out.add(
         "SQS (dead letters)",
         t.readings * s.dead_letter_share * 3,
@@ -670,4 +474,3 @@ def _other(out: _Lines, s: Scenario, t: _Traffic, prices: Prices, deployment: De
         prices["kms_key"],
         "one customer-managed key; its requests are few (data keys are cached)",
     )
-

@@ -1,14 +1,14 @@
-"""The inputs of the cost model (:mod:`coldchain.cost_model`), as typed values: prices, each
+"""The inputs of the cost model (:mod:`coldchain.cost.model`), as typed values: prices, each
 with its unit, date and source, and the figures measured on moto by
 ``python -m benchmarks.aws_cost_inputs``. Pure: documents in, values out (reading the files is
-:mod:`coldchain.cost_data`); also the DynamoDB item-size rules, which the benchmark measures
+:mod:`coldchain.cost.data`); also the DynamoDB item-size rules, which the benchmark measures
 with and the model bills by.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 from decimal import Decimal
 from typing import Any, Final
@@ -191,10 +191,13 @@ def measured_from_mapping(document: Mapping[str, Any]) -> Measured:
             iot=_handler(_mapping(handlers, "iot")),
             kinesis=_handler(_mapping(handlers, "kinesis")),
             sweep=SweepFigures(
-                **{
-                    f.name: _linear(sweep[f.name]) if f.name != "consistent" else bool(sweep[f.name])
-                    for f in fields(SweepFigures)
-                }
+                wall_ms=_linear(sweep["wall_ms"]),
+                own_ms=_linear(sweep["own_ms"]),
+                calls=_linear(sweep["calls"]),
+                log_bytes=_linear(sweep["log_bytes"]),
+                log_events=_linear(sweep["log_events"]),
+                read_bytes=_linear(sweep["read_bytes"]),
+                consistent=bool(sweep["consistent"]),
             ),
         )
     except (KeyError, TypeError, ValueError) as exc:
@@ -202,7 +205,11 @@ def measured_from_mapping(document: Mapping[str, Any]) -> Measured:
 
 
 def linear_mapping(value: Linear) -> dict[str, float]:
-    return {"fixed": value.fixed, "per_message": value.per_message, "per_reading": value.per_reading}
+    return {
+        "fixed": value.fixed,
+        "per_message": value.per_message,
+        "per_reading": value.per_reading,
+    }
 
 
 def _handler(document: Mapping[str, Any]) -> HandlerFigures:
@@ -248,28 +255,27 @@ def read_units(size: float, *, consistent: bool = True) -> float:
 
 def _value_bytes(value: Mapping[str, Any]) -> int:
     kind, inner = next(iter(value.items()))
-    if kind == "S":
-        return len(str(inner).encode())
-    if kind == "N":
-        return _number_bytes(str(inner))
-    if kind == "B":
-        return len(inner)
-    if kind in ("BOOL", "NULL"):
-        return 1
-    if kind == "M":
-        return 3 + sum(len(k.encode()) + _value_bytes(v) + 1 for k, v in inner.items())
-    if kind == "L":
-        return 3 + sum(_value_bytes(v) + 1 for v in inner)
-    if kind == "SS":
-        return sum(len(str(v).encode()) for v in inner)
-    if kind == "NS":
-        return sum(_number_bytes(str(v)) for v in inner)
-    if kind == "BS":
-        return sum(len(v) for v in inner)
-    raise ValueError(f"unknown DynamoDB type {kind!r}")
+    try:
+        return _SIZES[kind](inner)
+    except KeyError:
+        raise ValueError(f"unknown DynamoDB type {kind!r}") from None
 
 
 def _number_bytes(text: str) -> int:
     digits = Decimal(text).normalize().as_tuple().digits
     significant = len(digits) if any(digits) else 1
     return math.ceil(significant / 2) + 1 + text.startswith("-")
+
+
+_SIZES: Final[dict[str, Callable[[Any], int]]] = {
+    "S": lambda v: len(str(v).encode()),
+    "N": lambda v: _number_bytes(str(v)),
+    "B": len,
+    "BOOL": lambda _: 1,
+    "NULL": lambda _: 1,
+    "M": lambda v: 3 + sum(len(k.encode()) + _value_bytes(x) + 1 for k, x in v.items()),
+    "L": lambda v: 3 + sum(_value_bytes(x) + 1 for x in v),
+    "SS": lambda v: sum(len(str(x).encode()) for x in v),
+    "NS": lambda v: sum(_number_bytes(str(x)) for x in v),
+    "BS": lambda v: sum(len(x) for x in v),
+}

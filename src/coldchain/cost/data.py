@@ -8,7 +8,7 @@ from importlib.resources import files
 from pathlib import Path
 from typing import Final
 
-from coldchain.cost_inputs import (
+from coldchain.cost.inputs import (
     CostInputError,
     Measured,
     Prices,
