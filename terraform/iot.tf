@@ -36,8 +36,30 @@ resource "aws_iot_thing_group_membership" "device" {
 
 # ---------------------------------------------------------------------------------------------
 # One shared least-privilege policy: connect only as the thing the certificate is attached
-# to (client id = thing name), publish only to that thing's telemetry topic.
+# to (client id = thing name); publish only that thing's telemetry (directly or through Basic
+# Ingest), command answers, shadow updates and job reports; subscribe to and receive only its
+# own commands, shadow answers and jobs. The lists are coldchain.core.topics.aws_device_topics
+# (a test keeps them equal).
 # ---------------------------------------------------------------------------------------------
+locals {
+  thing     = "$${iot:Connection.Thing.ThingName}"
+  rule_name = replace("${var.name_prefix}_telemetry", "-", "_")
+  device_publish = [
+    "dt/coldchain/${local.thing}/telemetry",
+    "$aws/rules/${local.rule_name}/dt/coldchain/${local.thing}/telemetry",
+    "cmd/${local.thing}/response",
+    "$aws/things/${local.thing}/shadow/update",
+    "$aws/things/${local.thing}/shadow/get",
+    "$aws/things/${local.thing}/jobs/*",
+  ]
+  device_subscribe = [
+    "cmd/${local.thing}/request",
+    "$aws/things/${local.thing}/shadow/*",
+    "$aws/things/${local.thing}/jobs/*",
+  ]
+  iot_arn = "arn:${local.partition}:iot:${local.region}:${local.account_id}"
+}
+
 resource "aws_iot_policy" "device" {
   name = "${var.name_prefix}-device"
 
@@ -47,7 +69,7 @@ resource "aws_iot_policy" "device" {
       {
         Effect   = "Allow"
         Action   = "iot:Connect"
-        Resource = "arn:${local.partition}:iot:${local.region}:${local.account_id}:client/$${iot:Connection.Thing.ThingName}"
+        Resource = "${local.iot_arn}:client/${local.thing}"
         Condition = {
           Bool = { "iot:Connection.Thing.IsAttached" = "true" }
         }
@@ -55,7 +77,17 @@ resource "aws_iot_policy" "device" {
       {
         Effect   = "Allow"
         Action   = "iot:Publish"
-        Resource = "arn:${local.partition}:iot:${local.region}:${local.account_id}:topic/dt/coldchain/$${iot:Connection.Thing.ThingName}/telemetry"
+        Resource = [for topic in local.device_publish : "${local.iot_arn}:topic/${topic}"]
+      },
+      {
+        Effect   = "Allow"
+        Action   = "iot:Subscribe"
+        Resource = [for topic in local.device_subscribe : "${local.iot_arn}:topicfilter/${topic}"]
+      },
+      {
+        Effect   = "Allow"
+        Action   = "iot:Receive"
+        Resource = [for topic in local.device_subscribe : "${local.iot_arn}:topic/${topic}"]
       },
     ]
   })
@@ -86,7 +118,7 @@ resource "aws_iot_thing_principal_attachment" "device" {
 # rules engine cannot deliver (including payloads that are not JSON) to the DLQ.
 # ---------------------------------------------------------------------------------------------
 resource "aws_iot_topic_rule" "telemetry" {
-  name        = replace("${var.name_prefix}_telemetry", "-", "_")
+  name        = local.rule_name
   description = "Cold chain telemetry to the processor"
   enabled     = true
   sql         = local.rule_sql

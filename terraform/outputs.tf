@@ -52,3 +52,13 @@ output "device_certificates" {
   description = "Each device's certificate (PEM, public): install it on the device beside its own key."
   value       = { for name, cert in aws_iot_certificate.device : name => cert.certificate_pem }
 }
+
+output "firmware_bucket" {
+  description = "Where firmware images go (coldchain jobs on AWS sign per-device URLs to them)."
+  value       = aws_s3_bucket.firmware.id
+}
+
+output "iot_presign_role_arn" {
+  description = "The role IoT Jobs assumes to sign firmware download URLs (presignedUrlConfig.roleArn)."
+  value       = aws_iam_role.iot_presign.arn
+}

@@ -20,7 +20,7 @@ from coldchain.adapters import dynamodb, dynamodb_audit, iot_rule_output
 from coldchain.apps import lambda_handler
 from coldchain.config import profile_from_text
 from coldchain.core.alarm_profile import default_profile, profile_mapping
-from coldchain.core.topics import TELEMETRY_FILTER, telemetry_topic
+from coldchain.core.topics import TELEMETRY_FILTER, aws_device_topics, telemetry_topic
 
 ROOT = Path(__file__).resolve().parents[2]
 TERRAFORM = ROOT / "terraform"
@@ -134,15 +134,53 @@ def topic_matches(topic_filter: str, topic: str) -> bool:
 def test_simulator_topic_rule_filter_and_policy_agree() -> None:
     assert topic_matches(tf_locals()["telemetry_filter"], telemetry_topic("reefer-0001"))
     policy = (TERRAFORM / "iot.tf").read_text()
-    publish = re.search(
-        r'topic/(dt/coldchain/\$\$\{iot:Connection\.Thing\.ThingName\}/telemetry)"', policy
-    )
-    assert publish is not None
-    assert publish.group(1).replace("$$", "$") == telemetry_topic(
-        "${iot:Connection.Thing.ThingName}"
-    )
-    assert "client/$${iot:Connection.Thing.ThingName}" in policy
+    assert "${local.iot_arn}:client/${local.thing}" in policy
     assert '"iot:Connection.Thing.IsAttached" = "true"' in policy
+    assert tf_locals()["thing"] == "$${iot:Connection.Thing.ThingName}"
+
+
+def test_the_device_policy_is_the_code_s_list_of_topics() -> None:
+    """Publish, subscribe and receive: exactly aws_device_topics, nothing wider."""
+    expected = aws_device_topics("${local.thing}", "${local.rule_name}")
+    assert [unquote(t) for t in tf_locals()["device_publish"]] == expected["publish"]
+    assert [unquote(t) for t in tf_locals()["device_subscribe"]] == expected["subscribe"]
+    policy = (TERRAFORM / "iot.tf").read_text()
+    for action, names, kind in (
+        ("iot:Publish", "device_publish", "topic"),
+        ("iot:Subscribe", "device_subscribe", "topicfilter"),
+        ("iot:Receive", "device_subscribe", "topic"),
+    ):
+        statement = re.search(rf'Action += "{action}"\n\s+Resource += (.+)', policy)
+        assert statement is not None, action
+        assert statement.group(1) == (
+            f'[for topic in local.{names} : "${{local.iot_arn}}:{kind}/${{topic}}"]'
+        )
+    assert "iot:*" not in policy
+    # Another device's topics match none of them (the policy variable is the only device).
+    for topics in expected.values():
+        assert all("${local.thing}" in t for t in topics)
+
+
+def test_the_firmware_bucket_is_private_versioned_and_encrypted() -> None:
+    assert (
+        resources("aws_s3_bucket_versioning")["firmware"]["versioning_configuration"][0]["status"]
+        == '"Enabled"'
+    )
+    block = resources("aws_s3_bucket_public_access_block")["firmware"]
+    assert all(
+        block[k] is True
+        for k in (
+            "block_public_acls",
+            "block_public_policy",
+            "ignore_public_acls",
+            "restrict_public_buckets",
+        )
+    )
+    rule = resources("aws_s3_bucket_server_side_encryption_configuration")["firmware"]["rule"][0]
+    assert unquote(rule["apply_server_side_encryption_by_default"][0]["sse_algorithm"]) == "aws:kms"
+    presign = (TERRAFORM / "firmware.tf").read_text()
+    assert '"s3:GetObject"' in presign
+    assert "iot.amazonaws.com" in presign
 
 
 def test_handlers_exist_in_the_built_zip(tmp_path: Path) -> None:

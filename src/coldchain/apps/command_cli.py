@@ -40,7 +40,7 @@ from coldchain.core.errors import ConfigurationError, NotFoundError
 from coldchain.core.shadow import Rejected, Shadow, updated
 from coldchain.core.topics import is_device_id
 
-FIRMWARE_PORT = 8890
+FIRMWARE_PORT = 0  # any free loopback port: the service puts it in the URLs it signs
 EXIT_FAILED = 1
 EXIT_TIMED_OUT = 3
 WAIT_POLL_S = 0.2

@@ -94,3 +94,25 @@ def job_update(topic: str) -> tuple[str, str] | None:
     if len(parts) != 4 or parts[0] != JOBS_PREFIX or parts[3] != "update":
         return None
     return (parts[1], parts[2]) if is_device_id(parts[1]) else None
+
+
+def aws_device_topics(thing: str, rule_name: str) -> dict[str, list[str]]:
+    """What a device may do on AWS IoT, by policy action (terraform/iot.tf builds the device
+    policy from the same lists; a test keeps them equal): publish its telemetry (directly or
+    through Basic Ingest), its command answers, its shadow updates and gets and its job
+    reports; subscribe to and receive its commands, its shadow's answers and its jobs."""
+    return {
+        "publish": [
+            telemetry_topic(thing),
+            f"$aws/rules/{rule_name}/{telemetry_topic(thing)}",
+            command_response_topic(thing),
+            shadow_topic(thing, "update", aws=True),
+            shadow_topic(thing, "get", aws=True),
+            jobs_topic(thing, "*", aws=True),
+        ],
+        "subscribe": [
+            command_request_topic(thing),
+            shadow_topic(thing, "*", aws=True),
+            jobs_topic(thing, "*", aws=True),
+        ],
+    }
