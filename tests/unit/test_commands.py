@@ -103,3 +103,12 @@ def test_the_device_acts_once_per_command_id_and_drops_expired_ones() -> None:
     answer, _ = device.handle(json.dumps(unknown.request()).encode(), NOW)
     assert answer is not None
     assert json.loads(answer)["status"] == "rejected"
+
+
+def test_a_basic_ingest_topic_is_read_as_the_device_s_topic() -> None:
+    from coldchain.adapters.iot_rule_output import without_basic_ingest
+
+    topic = "dt/coldchain/reefer-1/telemetry"
+    assert without_basic_ingest(f"$aws/rules/coldchain_telemetry/{topic}") == topic
+    assert without_basic_ingest(topic) == topic
+    assert without_basic_ingest("$aws/rules/x") == "$aws/rules/x"

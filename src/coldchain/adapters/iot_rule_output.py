@@ -28,6 +28,19 @@ RULE_SQL: Final = (
 )
 
 
+BASIC_INGEST_PREFIX: Final = "$aws/rules/"
+
+
+def without_basic_ingest(topic: str) -> str:
+    """The device's topic when it published through Basic Ingest
+    (``$aws/rules/<rule>/dt/coldchain/<thing>/telemetry``): whether ``topic()`` keeps the
+    prefix is not documented, so it is taken off here either way."""
+    if not topic.startswith(BASIC_INGEST_PREFIX):
+        return topic
+    parts = topic.split("/", 3)
+    return parts[3] if len(parts) == 4 else topic
+
+
 def message_from_rule_output(document: dict[str, Any]) -> Message:
     """The message the rule saw: the device's exact bytes, its topic, and the rules engine's
     arrival time. (Output of the earlier rule, the payload's fields merged with two of the
@@ -46,7 +59,8 @@ def message_from_rule_output(document: dict[str, Any]) -> Message:
             raw = base64.b64decode(str(encoded), validate=True)
         except ValueError:
             raw = str(encoded).encode()  # not base64: validation rejects it, bytes kept
-        return Message(str(document.get(TOPIC_FIELD, "unknown")), raw, received_at)
+        topic = without_basic_ingest(str(document.get(TOPIC_FIELD, "unknown")))
+        return Message(topic, raw, received_at)
     body = dict(document)
     topic_device = body.pop(TOPIC_DEVICE_FIELD, None)
     body.pop(RECEIVED_AT_FIELD, None)

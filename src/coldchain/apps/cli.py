@@ -444,6 +444,14 @@ def _channels(
     show_default=True,
     help="Share of the devices whose firmware updates fail and roll back (e.g. 0.1).",
 )
+@click.option(
+    "--basic-ingest",
+    "basic_ingest",
+    default=None,
+    metavar="RULE",
+    help="AWS IoT: publish through Basic Ingest ($aws/rules/RULE/...), no messaging charge; "
+    "RULE is the topic rule's name (terraform: <name_prefix>_telemetry, '-' as '_').",
+)
 @click.option("--gps/--no-gps", default=False, show_default=True)
 @click.option("--mqtt-version", type=click.Choice(["5", "3.1.1"]), default="5", show_default=True)
 @click.pass_context
@@ -479,6 +487,7 @@ def simulate(ctx: click.Context, /, **options: Any) -> None:
         protocol=options["mqtt_version"],
         batch=options["batch"],
         firmware_failure_rate=options["firmware_failure_rate"],
+        basic_ingest_rule=options["basic_ingest"],
     )
     stats = run_simulation(request)
     undelivered = stats.sampled - stats.acked

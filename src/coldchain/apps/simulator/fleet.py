@@ -81,6 +81,7 @@ class FleetOptions:
     batch_wait_s: float | None = None
     commands: bool = True  # answer cmd/{device}/request (a persistent session per device)
     firmware_failure_rate: float = 0.0  # this share of the fleet fails its firmware updates
+    basic_ingest_rule: str | None = None  # AWS IoT: publish to $aws/rules/<rule>/<topic>
 
     @property
     def hold_s(self) -> float:
@@ -191,8 +192,11 @@ class Fleet:
         self._on_publish = on_publish
         self._on_status = on_status
         self._rng = random.Random(seed)
+        prefix = f"$aws/rules/{options.basic_ingest_rule}/" if options.basic_ingest_rule else ""
         self._devices = [
-            _Device(index, model, tls_for(model.device_id), telemetry_topic(model.device_id))
+            _Device(
+                index, model, tls_for(model.device_id), prefix + telemetry_topic(model.device_id)
+            )
             for index, model in enumerate(models)
         ]
         if options.commands:

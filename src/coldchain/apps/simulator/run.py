@@ -61,6 +61,7 @@ class SimulateRequest:
     protocol: str
     batch: int = 1  # readings per message; more than one: the batch format, see fleet.py
     firmware_failure_rate: float = 0.0  # share of devices whose firmware updates fail
+    basic_ingest_rule: str | None = None  # AWS IoT Basic Ingest: no messaging charge
 
 
 def env_defaults(environ: Mapping[str, str] | None = None) -> dict[str, str | None]:
@@ -184,6 +185,7 @@ def simulate(request: SimulateRequest, out: TextIO = sys.stdout) -> FleetStats:
             protocol=request.protocol,
             batch=request.batch,
             firmware_failure_rate=request.firmware_failure_rate,
+            basic_ingest_rule=request.basic_ingest_rule,
         ),
         on_publish=print_line if single else None,
         seed=request.seed,
