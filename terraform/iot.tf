@@ -2,11 +2,11 @@
 # Registry: a thing type, a thing group, one thing per device.
 # ---------------------------------------------------------------------------------------------
 resource "aws_iot_thing_type" "sensor" {
-  name = "${var.name_prefix}-reefer-sensor"
+  name = "${var.name_prefix}-logger" # what `coldchain aws provision` uses
 
   properties {
     description           = "Refrigerated cargo sensor publishing telemetry over MQTT"
-    searchable_attributes = ["fleet_id"]
+    searchable_attributes = ["fleet", "firmware_version", "device_type"]
   }
 }
 
@@ -18,13 +18,37 @@ resource "aws_iot_thing_group" "fleet" {
   }
 }
 
+# The registry shape `coldchain aws provision` makes (adapters/iot_provisioning.py): a group
+# per fleet and per firmware version, so jobs can target either.
+locals {
+  fleet_groups    = { for fleet in distinct([for d in var.devices : d.fleet_id]) : "fleet-${replace(fleet, "/[^A-Za-z0-9:_-]/", "_")}" => fleet }
+  firmware_groups = { for version in distinct([for d in var.devices : d.firmware_version]) : "firmware-${replace(version, "/[^A-Za-z0-9:_-]/", "_")}" => version }
+  device_groups = merge([
+    for name, d in var.devices : {
+      "${name}/fleet"    = { thing = name, group = "fleet-${replace(d.fleet_id, "/[^A-Za-z0-9:_-]/", "_")}" }
+      "${name}/firmware" = { thing = name, group = "firmware-${replace(d.firmware_version, "/[^A-Za-z0-9:_-]/", "_")}" }
+    }
+  ]...)
+}
+
+resource "aws_iot_thing_group" "by" {
+  for_each = merge(local.fleet_groups, local.firmware_groups)
+  name     = each.key
+
+  properties {
+    description = "coldchain devices with ${each.value}"
+  }
+}
+
 resource "aws_iot_thing" "device" {
   for_each        = var.devices
   name            = each.key
   thing_type_name = aws_iot_thing_type.sensor.name
 
   attributes = {
-    fleet_id = each.value.fleet_id
+    fleet            = each.value.fleet_id
+    firmware_version = each.value.firmware_version
+    device_type      = each.value.device_type
   }
 }
 
@@ -32,6 +56,12 @@ resource "aws_iot_thing_group_membership" "device" {
   for_each         = var.devices
   thing_name       = aws_iot_thing.device[each.key].name
   thing_group_name = aws_iot_thing_group.fleet.name
+}
+
+resource "aws_iot_thing_group_membership" "by" {
+  for_each         = local.device_groups
+  thing_name       = aws_iot_thing.device[each.value.thing].name
+  thing_group_name = aws_iot_thing_group.by[each.value.group].name
 }
 
 # ---------------------------------------------------------------------------------------------

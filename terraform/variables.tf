@@ -18,8 +18,10 @@ variable "tags" {
 variable "devices" {
   description = "Devices to register: thing name => fleet id and the path of the device's CSR (PEM). The private key stays on the device; only the CSR is read."
   type = map(object({
-    fleet_id = string
-    csr_path = string
+    fleet_id         = string
+    csr_path         = string
+    firmware_version = optional(string, "2.1.4")
+    device_type      = optional(string, "reefer-logger")
   }))
   default = {}
 

@@ -16,7 +16,7 @@ import hcl2
 import pytest
 
 from coldchain import config
-from coldchain.adapters import dynamodb, dynamodb_audit, iot_rule_output
+from coldchain.adapters import dynamodb, dynamodb_audit, iot_provisioning, iot_rule_output
 from coldchain.apps import lambda_handler
 from coldchain.config import profile_from_text
 from coldchain.core.alarm_profile import default_profile, profile_mapping
@@ -412,3 +412,20 @@ def test_the_key_lets_cloudwatch_in_only_for_this_account() -> None:
     assert '"cloudwatch.amazonaws.com"' in alarms
     assert 'variable = "aws:SourceAccount"' in alarms
     assert "values   = [local.account_id]" in alarms
+
+
+def test_terraform_devices_get_the_registry_shape_provisioning_gives() -> None:
+    """Thing type, searchable attributes and the fleet/firmware groups jobs target are the
+    ones `coldchain aws provision` makes (adapters/iot_provisioning.py)."""
+    sensor = resources("aws_iot_thing_type")["sensor"]
+    assert unquote(sensor["name"]) == "${var.name_prefix}-logger"
+    assert iot_provisioning.DEFAULT_THING_TYPE == "coldchain-logger"  # name_prefix's default
+    searchable = [unquote(a) for a in sensor["properties"][0]["searchable_attributes"]]
+    assert searchable == iot_provisioning.SEARCHABLE
+    thing = resources("aws_iot_thing")["device"]
+    assert set(thing["attributes"]) == set(iot_provisioning.Registry("t", "f", "v").attributes())
+    source = (TERRAFORM / "iot.tf").read_text()
+    for kind in ("fleet", "firmware"):
+        assert f'"{kind}-${{replace(' in source
+        assert '"/[^A-Za-z0-9:_-]/", "_")' in source
+        assert iot_provisioning.group_name(kind, "2.1.4") == f"{kind}-2_1_4"
