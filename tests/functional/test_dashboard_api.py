@@ -17,12 +17,18 @@ from coldchain.adapters.sqlite import (
     SqliteDeadLetterStore,
     SqliteReadingStore,
 )
+from coldchain.adapters.sqlite_commands import SqliteCommandStore
+from coldchain.adapters.sqlite_jobs import SqliteJobStore
+from coldchain.adapters.sqlite_shadows import SqliteShadowStore
 from coldchain.apps.local_ingest import local_ingest
 from coldchain.core.alarm_profile import default_profile
 from coldchain.core.alarms import Alarm, AlarmState, alarm_id
+from coldchain.core.commands import CommandStatus, new_command
+from coldchain.core.jobs import Execution, ExecutionStatus, Job, JobStatus
 from coldchain.core.messages import DeadLetter, DeadLetterKind
 from coldchain.core.reading import Reading
 from coldchain.core.rules import Severity
+from coldchain.core.shadow import Shadow
 from coldchain.core.timestamps import to_canonical
 from tests.dashboard import Running, running_dashboard
 from tests.factories import T0
@@ -70,6 +76,40 @@ def fill(path: Path) -> Path:
                 12.0,
                 timedelta(0),
                 "battery_pct < 15 %",
+            ),
+        ]
+    )
+    db.close()
+    return path
+
+
+def fill_device_management(path: Path) -> Path:
+    """dev-1's shadow (interval pending), 12 commands (the newest answered) and two firmware
+    jobs; dev-2 is in the older job only."""
+    db = SqliteDatabase(path)
+    desired = {"interval_s": 30, "label": "reefer A"}
+    reported = {"interval_s": 60, "label": "reefer A", "band": [2, 8]}
+    SqliteShadowStore(db).put(Shadow("dev-1", desired, reported, 3, T0), 0, announce=False)
+    commands = [
+        new_command("dev-1", "self-test", {}, T0 + timedelta(minutes=i), command_id=f"c-{i:02}")
+        for i in range(12)
+    ]
+    answered = replace(commands[-1], status=CommandStatus.SUCCEEDED, result={"gps": "ok"})
+    SqliteCommandStore(db).save([*commands[:-1], answered])
+    jobs = SqliteJobStore(db)
+    for job_id, version, created, status in (
+        ("job-old", "2.1.0", T0, JobStatus.COMPLETED),
+        ("job-new", "2.2.0", T0 + timedelta(minutes=30), JobStatus.IN_PROGRESS),
+    ):
+        jobs.save_job(Job(job_id, "fleet=f", version, "0" * 64, None, None, None, created, status))
+    jobs.save_executions(
+        [
+            Execution(
+                "job-old", "dev-1", ExecutionStatus.SUCCEEDED, T0, T0, {"firmware_version": "2.1.0"}
+            ),
+            Execution("job-old", "dev-2", ExecutionStatus.FAILED, T0, T0, {"reason": "hash"}),
+            Execution(
+                "job-new", "dev-1", ExecutionStatus.IN_PROGRESS, NOW, NOW, {"step": "downloading"}
             ),
         ]
     )
@@ -161,6 +201,121 @@ def test_acknowledge_through_the_api_records_the_token_holder(base: str, call: C
     assert status == 404
 
 
+def test_a_device_without_configuration_commands_or_jobs(base: str, call: Call) -> None:
+    status, device = call(f"{base}/api/devices/dev-2")
+    assert status == 200
+    assert (device["configuration"], device["commands"], device["jobs"]) == (None, [], [])
+
+
+def test_a_device_shows_configuration_commands_and_jobs(tmp_path: Path) -> None:
+    path = fill_device_management(fill(tmp_path / "d.db"))
+    with running_dashboard(path, clock=lambda: NOW) as running, running.client("viewer") as viewer:
+        one = viewer.get("/api/devices/dev-1").json()
+        two = viewer.get("/api/devices/dev-2").json()
+    assert one["configuration"] == {
+        "desired": {"interval_s": 30, "label": "reefer A"},
+        "reported": {"interval_s": 60, "label": "reefer A", "band": [2, 8]},
+        "delta": {"interval_s": 30},
+        "version": 3,
+        "updated_at": to_canonical(T0),
+    }
+    commands = one["commands"]
+    assert [c["command_id"] for c in commands] == [f"c-{i:02}" for i in range(11, 1, -1)]
+    assert (commands[0]["status"], commands[0]["result"]) == ("succeeded", {"gps": "ok"})
+    assert {c["status"] for c in commands[1:]} == {"sent"}
+    assert one["firmware_version"] is None  # the filled readings carry none
+    assert [(j["job_id"], j["execution_status"]) for j in one["jobs"]] == [
+        ("job-new", "in_progress"),  # newest job first
+        ("job-old", "succeeded"),
+    ]
+    assert one["jobs"][0] == {
+        "job_id": "job-new",
+        "job_status": "in_progress",
+        "target_version": "2.2.0",
+        "created_at": to_canonical(T0 + timedelta(minutes=30)),
+        "execution_status": "in_progress",
+        "started_at": to_canonical(NOW),
+        "updated_at": to_canonical(NOW),
+        "details": {"step": "downloading"},
+    }
+    assert [(j["job_id"], j["execution_status"], j["details"]) for j in two["jobs"]] == [
+        ("job-old", "failed", {"reason": "hash"})
+    ]
+    assert two["configuration"] is None
+    assert two["commands"] == []
+
+
+def test_an_operator_sends_a_command_the_store_lists_and_the_audit_trail_names(
+    dashboard: Running,
+) -> None:
+    with dashboard.client("operator") as operator:
+        response = operator.post("/api/devices/dev-1/commands", json={"name": "self-test"})
+        assert response.status_code == 202, response.text
+        sent = response.json()
+        listed = operator.get("/api/devices/dev-1").json()["commands"]
+        trail = operator.get("/api/audit", params={"subject": f"command/{sent['command_id']}"})
+        interval = operator.post(
+            "/api/devices/dev-1/commands", json={"name": "set-interval", "args": {"seconds": "30"}}
+        )
+    assert sent["device_id"] == "dev-1"
+    assert (sent["name"], sent["args"], sent["status"], sent["sent_at"]) == (
+        "self-test",
+        {},
+        "sent",
+        None,  # queued: the control service sends it
+    )
+    assert sent["issued_at"] == to_canonical(NOW)
+    assert (sent["timeout_s"], sent["expires_at"]) == (30.0, to_canonical(NOW + timedelta(hours=1)))
+    assert [c["command_id"] for c in listed] == [sent["command_id"]]
+    [record] = trail.json()
+    assert (record["action"], record["by"]) == ("sent", "operator")
+    assert record["data"] == {"device_id": "dev-1", "name": "self-test", "args": {}}
+    assert interval.status_code == 202
+    assert interval.json()["args"] == {"seconds": "30"}
+    db = SqliteDatabase(Path(dashboard.server.config.database))
+    try:
+        stored = SqliteCommandStore(db).list(device_id="dev-1")
+    finally:
+        db.close()
+    assert sorted((c.name, c.status, c.sent_at) for c in stored) == [
+        ("self-test", CommandStatus.SENT, None),
+        ("set-interval", CommandStatus.SENT, None),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("device", "body", "status", "fragment"),
+    [
+        ("nope", {"name": "self-test"}, 404, "unknown device 'nope'"),
+        ("dev-1", {"name": ""}, 400, "name"),
+        ("dev-1", {"name": "self test; rm"}, 400, "name"),
+        ("dev-1", {"name": "x" * 65}, 400, "name"),
+        ("dev-1", {}, 400, "name"),
+        ("dev-1", {"name": "self-test", "by": "mallory"}, 400, "by"),
+        ("dev-1", {"name": "reboot", "args": {"n": 1}}, 400, "args"),
+        ("dev-1", {"name": "reboot", "args": {str(i): "x" for i in range(17)}}, 400, "args"),
+    ],
+)
+def test_a_bad_command_is_refused_and_not_stored(
+    dashboard: Running, device: str, body: dict[str, Any], status: int, fragment: str
+) -> None:
+    with dashboard.client("operator") as operator:
+        response = operator.post(f"/api/devices/{device}/commands", json=body)
+        listed = operator.get("/api/devices/dev-1").json()["commands"]
+    assert response.status_code == status, response.text
+    assert fragment in response.json()["error"]
+    assert listed == []
+
+
+def test_a_viewer_cannot_send_a_command(dashboard: Running) -> None:
+    with dashboard.client("viewer") as viewer:
+        refused = viewer.post("/api/devices/dev-1/commands", json={"name": "self-test"})
+        listed = viewer.get("/api/devices/dev-1").json()["commands"]
+    assert refused.status_code == 403
+    assert "to send commands takes operator or above" in refused.json()["error"]
+    assert listed == []
+
+
 @pytest.mark.parametrize(
     ("path", "status", "fragment"),
     [
@@ -215,6 +370,7 @@ def test_the_openapi_description_lists_every_endpoint(dashboard: Running) -> Non
         "/api/alarms",
         "/api/deadletters",
         "/api/alarms/{alarm_id}/ack",
+        "/api/devices/{device_id}/commands",
         "/api/session",
     } <= set(described["paths"])
     schemes = described["components"]["securitySchemes"]

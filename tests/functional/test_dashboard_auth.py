@@ -12,13 +12,16 @@ from pathlib import Path
 import httpx
 import pytest
 
-from coldchain.adapters.sqlite import SqliteAlarmStore, SqliteDatabase
+from coldchain.adapters.sqlite import SqliteAlarmStore, SqliteDatabase, SqliteReadingStore
 from coldchain.adapters.sqlite_auth import auth_path
+from coldchain.adapters.sqlite_commands import SqliteCommandStore
 from coldchain.apps.dashboard.guard import CONTENT_SECURITY_POLICY
 from coldchain.apps.dashboard.server import allowed_hosts, check_bind
 from coldchain.core.alarms import Alarm, AlarmState, alarm_id
 from coldchain.core.errors import ConfigurationError
+from coldchain.core.reading import Reading
 from coldchain.core.rules import Severity
+from coldchain.core.timestamps import to_canonical
 from tests.cli import run
 from tests.dashboard import PASSWORD, Running, running_dashboard
 from tests.factories import T0
@@ -30,6 +33,7 @@ READS = ("/api/health", "/api/devices", "/api/alarms", "/api/session", "/api/ope
 @pytest.fixture
 def dashboard(tmp_path: Path) -> Iterator[Running]:
     db = SqliteDatabase(tmp_path / "coldchain.db")
+    SqliteReadingStore(db).put_many([Reading("dev-2", to_canonical(T0), 4.0, 60.0, 0.0, 12.0)])
     SqliteAlarmStore(db).save(
         [
             Alarm(
@@ -61,6 +65,19 @@ def acknowledgement(dashboard: Running) -> object:
 
 def ack(client: httpx.Client, **kwargs: object) -> httpx.Response:
     return client.post(f"/api/alarms/{ALARM}/ack", **kwargs)  # type: ignore[arg-type]
+
+
+def command(client: httpx.Client, **kwargs: object) -> httpx.Response:
+    return client.post("/api/devices/dev-2/commands", **kwargs)  # type: ignore[arg-type]
+
+
+def commands(dashboard: Running) -> list[tuple[str, str]]:
+    """(name, status) of every stored command."""
+    db = SqliteDatabase(Path(dashboard.server.config.database))
+    try:
+        return [(c.name, c.status.value) for c in SqliteCommandStore(db).list()]
+    finally:
+        db.close()
 
 
 # -- authentication ------------------------------------------------------------------------------
@@ -101,7 +118,12 @@ def test_sign_in_sets_a_strict_http_only_cookie_and_sign_out_ends_the_session(
         assert wrong.json() == nobody.json() == {"error": "wrong name or password"}
         signed_in = client.post("/api/session", json={"name": "operator", "password": PASSWORD})
         assert signed_in.status_code == 200
-        assert signed_in.json()["permissions"] == ["read", "acknowledge alarms", "manage shipments"]
+        assert signed_in.json()["permissions"] == [
+            "read",
+            "acknowledge alarms",
+            "manage shipments",
+            "send commands",
+        ]
         cookie = signed_in.headers["set-cookie"]
         assert cookie.startswith("coldchain-session=")
         for attribute in ("HttpOnly", "SameSite=strict", "Path=/", "Max-Age=43200"):
@@ -162,6 +184,28 @@ def test_operator_and_above_acknowledge_as_themselves(dashboard: Running, role: 
     }
 
 
+def test_a_viewer_cannot_send_a_command(dashboard: Running) -> None:
+    with dashboard.client("viewer") as viewer:
+        refused = command(viewer, json={"name": "self-test"})
+    assert refused.status_code == 403
+    assert "operator" in refused.json()["error"]
+    with dashboard.browser_session("viewer") as browser:
+        assert command(browser, json={"name": "self-test"}).status_code == 403
+    assert commands(dashboard) == []
+
+
+@pytest.mark.parametrize("role", ["operator", "qa", "admin"])
+def test_operator_and_above_send_a_command_from_the_page(dashboard: Running, role: str) -> None:
+    with dashboard.browser_session(role) as browser:
+        response = command(browser, json={"name": "self-test"})
+        assert response.status_code == 202, response.text
+        [record] = browser.get(
+            "/api/audit", params={"subject": f"command/{response.json()['command_id']}"}
+        ).json()
+    assert commands(dashboard) == [("self-test", "sent")]
+    assert (record["action"], record["by"]) == ("sent", role)
+
+
 def test_a_script_acknowledges_with_a_token_and_no_origin(dashboard: Running) -> None:
     with dashboard.client("operator") as script:
         response = ack(script, json={"comment": "from cron"})
@@ -178,23 +222,24 @@ def test_a_removed_user_loses_sessions_and_tokens(dashboard: Running) -> None:
 
 
 # -- cross-site requests -------------------------------------------------------------------------
-@pytest.mark.parametrize(
-    ("headers", "status"),
-    [
-        # The finding: fetch(url, {mode: "no-cors", credentials: "include",
-        # headers: {"Content-Type": "text/plain"}}) from another site.
-        ({"Origin": "http://evil.example", "Content-Type": "text/plain"}, 403),
-        # Another port on the same host is the same *site* (SameSite lets the cookie through)
-        # but another *origin*: refused by the Origin check.
-        ({"Origin": "http://127.0.0.1:1", "Content-Type": "text/plain"}, 403),
-        ({"Origin": "http://127.0.0.1:1", "Content-Type": "application/json"}, 403),
-        ({"Origin": "null", "Content-Type": "application/json"}, 403),
-        ({"Sec-Fetch-Site": "cross-site", "Content-Type": "application/json"}, 403),
-        ({"Content-Type": "application/json"}, 403),  # a cookie but no Origin at all
-        ({"Content-Type": "text/plain"}, 403),
-        ({"Content-Type": "application/x-www-form-urlencoded"}, 403),
-    ],
-)
+CROSS_SITE = [
+    # The finding: fetch(url, {mode: "no-cors", credentials: "include",
+    # headers: {"Content-Type": "text/plain"}}) from another site.
+    ({"Origin": "http://evil.example", "Content-Type": "text/plain"}, 403),
+    # Another port on the same host is the same *site* (SameSite lets the cookie through)
+    # but another *origin*: refused by the Origin check.
+    ({"Origin": "http://127.0.0.1:1", "Content-Type": "text/plain"}, 403),
+    ({"Origin": "http://127.0.0.1:1", "Content-Type": "application/json"}, 403),
+    ({"Origin": "null", "Content-Type": "application/json"}, 403),
+    ({"Sec-Fetch-Site": "cross-site", "Content-Type": "application/json"}, 403),
+    ({"Content-Type": "application/json"}, 403),  # a cookie but no Origin at all
+    ({"Content-Type": "text/plain"}, 403),
+    ({"Content-Type": "application/x-www-form-urlencoded"}, 403),
+]
+NOT_JSON = ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data"]
+
+
+@pytest.mark.parametrize(("headers", "status"), CROSS_SITE)
 def test_a_cross_site_post_with_the_session_cookie_changes_nothing(
     dashboard: Running, headers: dict[str, str], status: int
 ) -> None:
@@ -205,16 +250,29 @@ def test_a_cross_site_post_with_the_session_cookie_changes_nothing(
     assert acknowledgement(dashboard) is None
 
 
-@pytest.mark.parametrize(
-    "content_type", ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data"]
-)
+@pytest.mark.parametrize(("headers", "status"), CROSS_SITE)
+def test_a_cross_site_command_with_the_session_cookie_sends_nothing(
+    dashboard: Running, headers: dict[str, str], status: int
+) -> None:
+    with dashboard.browser_session("operator") as browser:
+        browser.headers.pop("Origin")
+        response = command(browser, content=b'{"name": "reboot"}', headers=headers)
+    assert response.status_code == status, response.text
+    assert commands(dashboard) == []
+
+
+@pytest.mark.parametrize("content_type", NOT_JSON)
 def test_a_same_origin_post_that_is_not_json_gets_415(
     dashboard: Running, content_type: str
 ) -> None:
     with dashboard.browser_session("operator") as browser:
         response = ack(browser, content=b'{"comment": "x"}', headers={"Content-Type": content_type})
-    assert response.status_code == 415
+        sent = command(
+            browser, content=b'{"name": "reboot"}', headers={"Content-Type": content_type}
+        )
+    assert response.status_code == sent.status_code == 415
     assert acknowledgement(dashboard) is None
+    assert commands(dashboard) == []
 
 
 def test_signing_in_from_another_origin_is_refused(dashboard: Running) -> None:

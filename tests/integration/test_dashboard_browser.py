@@ -1,6 +1,7 @@
 """The dashboard in headless Chromium (Debian's chromium + chromedriver, driven by Selenium),
 against a store filled by a short simulated run: sign in, a forged cross-origin request
-refused, an alarm acknowledged as the signed-in user, sign out."""
+refused, an alarm acknowledged as the signed-in user, a device's configuration, firmware job
+and a self-test sent from its page, sign out."""
 
 from __future__ import annotations
 
@@ -24,6 +25,10 @@ from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.ui import WebDriverWait
 
 from coldchain.adapters.sqlite import SqliteAuditLog, SqliteDatabase
+from coldchain.adapters.sqlite_jobs import SqliteJobStore
+from coldchain.adapters.sqlite_shadows import SqliteShadowStore
+from coldchain.core.jobs import Execution, ExecutionStatus, Job
+from coldchain.core.shadow import Shadow
 from coldchain.core.shipments import Shipments
 from coldchain.core.users import Role
 from tests.dashboard import PASSWORD, accounts_for
@@ -136,6 +141,25 @@ def test_dashboard_shows_the_run_and_acknowledges_an_alarm(
         "SH-BROWSER-1", "Vaccine X", "default", "Hamburg", "Vienna", device_ids[:2], "ana", T0
     )
     shipments.start("SH-BROWSER-1", "ana", T0)
+    # The first device's configuration: a pending interval, and a label with markup in it
+    # (shown as text, never as HTML); a firmware job under way on it.
+    desired = {"interval_s": 30, "label": "<b>dock 4</b>"}
+    reported = {"interval_s": 0.5, "label": "<b>dock 4</b>"}
+    SqliteShadowStore(store).put(Shadow(device_ids[0], desired, reported, 2, T0), 0, announce=False)
+    jobs = SqliteJobStore(store)
+    jobs.save_job(Job("job-browser-1", "fleet=f", "9.9.9", "0" * 64, None, None, None, T0))
+    jobs.save_executions(
+        [
+            Execution(
+                "job-browser-1",
+                device_ids[0],
+                ExecutionStatus.IN_PROGRESS,
+                T0,
+                T0,
+                {"step": "downloading"},
+            )
+        ]
+    )
     store.close()
     accounts = accounts_for(stack.db_path)
     accounts.add("ana", Role.OPERATOR, PASSWORD)
@@ -269,6 +293,39 @@ def test_dashboard_shows_the_run_and_acknowledges_an_alarm(
             expected_conditions.presence_of_element_located((By.CSS_SELECTOR, "#d-chart svg"))
         )
         assert device in browser.find_element(By.ID, "d-title").text
+        # Its configuration: desired against reported, the interval pending; the label's
+        # markup stays text.
+        pending = wait.until(
+            expected_conditions.presence_of_element_located(
+                (By.CSS_SELECTOR, '#d-configuration tr.pending[data-field="interval_s"]')
+            )
+        )
+        assert pending.text.split() == ["interval_s", "30", "0.5", "pending"]
+        label = browser.find_element(By.CSS_SELECTOR, '#d-configuration tr[data-field="label"]')
+        assert "pending" not in (label.get_attribute("class") or "")
+        assert label.text.split() == ["label", "<b>dock", "4</b>", "<b>dock", "4</b>", "applied"]
+        assert not browser.find_elements(By.CSS_SELECTOR, "#d-configuration b")
+        assert "version 2" in browser.find_element(By.ID, "d-config-summary").text
+        # Its firmware and the job under way.
+        shown = get(f"{base}/api/devices/{device}", token)
+        assert browser.find_element(By.ID, "d-firmware-version").text == shown["firmware_version"]
+        job = browser.find_element(By.CSS_SELECTOR, '#d-firmware tr[data-job="job-browser-1"]')
+        assert "9.9.9" in job.text
+        assert "step: downloading" in job.text
+        # A self-test from the page: queued as sent (no control service runs here to send it),
+        # recorded as sent by the signed-in user.
+        assert "no commands sent" in browser.find_element(By.ID, "d-commands").text
+        wait.until(expected_conditions.element_to_be_clickable((By.ID, "d-self-test"))).click()
+        row = wait.until(
+            expected_conditions.presence_of_element_located(
+                (By.CSS_SELECTOR, "#d-commands tr[data-command]")
+            )
+        )
+        assert row.find_element(By.CSS_SELECTOR, "td.name").text == "self-test"
+        assert row.find_element(By.CSS_SELECTOR, "td.status").text == "sent"
+        command_id = row.get_attribute("data-command")
+        [sent] = get(f"{base}/api/audit?subject=command/{command_id}", token)
+        assert (sent["action"], sent["by"], sent["data"]["device_id"]) == ("sent", "ana", device)
         assert browser.save_screenshot(str(ARTIFACTS / "dashboard-device.png"))
         # Nothing on the page broke the Content-Security-Policy.
         console = [entry["message"] for entry in browser.get_log("browser")]  # type: ignore[no-untyped-call]

@@ -31,11 +31,21 @@ def test_an_unknown_role_names_the_known_ones() -> None:
     ("role", "allowed"),
     [
         (Role.VIEWER, ["read"]),
-        (Role.OPERATOR, ["read", "acknowledge alarms", "manage shipments"]),
-        (Role.QA, ["read", "acknowledge alarms", "manage shipments", "decide release"]),
+        (Role.OPERATOR, ["read", "acknowledge alarms", "manage shipments", "send commands"]),
+        (
+            Role.QA,
+            ["read", "acknowledge alarms", "manage shipments", "send commands", "decide release"],
+        ),
         (
             Role.ADMIN,
-            ["read", "acknowledge alarms", "manage shipments", "decide release", "manage users"],
+            [
+                "read",
+                "acknowledge alarms",
+                "manage shipments",
+                "send commands",
+                "decide release",
+                "manage users",
+            ],
         ),
     ],
 )

@@ -140,3 +140,18 @@ class SqliteJobStore:
                 (job_id,),
             ).fetchall()
         return [_execution(json.loads(row[0])) for row in rows]
+
+    def executions_for_device(self, device_id: str, limit: int = 10) -> list[tuple[Job, Execution]]:
+        """The device's executions with their jobs, newest job first, at most ``limit``.
+
+        No index on ``job_executions.device_id``: the scan takes about 10 ms at 100,000
+        executions (100 jobs on 1,000 devices), fine for one dashboard page every 5 s.
+        """
+        with translated():
+            rows = self._db.connection.execute(
+                "SELECT j.document, e.document FROM job_executions e "
+                "JOIN jobs j ON j.job_id = e.job_id WHERE e.device_id = ? "
+                "ORDER BY j.created_at DESC, j.job_id DESC LIMIT ?",
+                (device_id, limit),
+            ).fetchall()
+        return [(_job(json.loads(job)), _execution(json.loads(run))) for job, run in rows]

@@ -56,6 +56,7 @@ class Action(Enum):
     READ = "read"
     ACKNOWLEDGE_ALARM = "acknowledge alarms"
     MANAGE_SHIPMENTS = "manage shipments"
+    SEND_COMMANDS = "send commands"
     DECIDE_RELEASE = "decide release"
     MANAGE_USERS = "manage users"
 
@@ -64,6 +65,7 @@ REQUIRED: Final[dict[Action, Role]] = {
     Action.READ: Role.VIEWER,
     Action.ACKNOWLEDGE_ALARM: Role.OPERATOR,
     Action.MANAGE_SHIPMENTS: Role.OPERATOR,
+    Action.SEND_COMMANDS: Role.OPERATOR,
     Action.DECIDE_RELEASE: Role.QA,
     Action.MANAGE_USERS: Role.ADMIN,
 }

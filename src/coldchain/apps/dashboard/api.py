@@ -3,6 +3,10 @@ a JSON document out. :mod:`coldchain.apps.dashboard.app` maps them to routes.
 
 Bad parameters raise :class:`BadRequestError` or our ``ValidationError`` (400), unknown
 devices and alarms ``NotFoundError`` (404); the routes turn each into ``{"error": "..."}``.
+
+A device's page also shows its desired and reported configuration (the shadow), its newest
+commands and its firmware job executions; :meth:`Api.send_command` queues a command for the
+control service to send, and records who sent it in the audit trail.
 """
 
 from __future__ import annotations
@@ -21,18 +25,28 @@ from coldchain.adapters.sqlite import (
     SqliteProfileRecord,
     summarise,
 )
+from coldchain.adapters.sqlite_commands import SqliteCommandStore, command_document
+from coldchain.adapters.sqlite_jobs import SqliteJobStore
 from coldchain.adapters.sqlite_queries import SqliteReadModel
+from coldchain.adapters.sqlite_shadows import SqliteShadowStore
 from coldchain.apps.render import alarm_document, shipment_document
 from coldchain.core.alarm_profile import AlarmProfile, default_profile, profile_mapping
 from coldchain.core.alarms import Alarm, acknowledge_alarm
+from coldchain.core.audit import next_record
+from coldchain.core.commands import new_command
 from coldchain.core.device_state import with_live_figures
 from coldchain.core.device_status import DeviceStatus, device_status
 from coldchain.core.errors import NotFoundError
+from coldchain.core.jobs import Execution, Job
+from coldchain.core.shadow import Shadow
 from coldchain.core.shipments import Decision, Shipments, ShipmentStatus
 from coldchain.core.timestamps import parse_iso, to_canonical
 
 MAX_WINDOW: Final = timedelta(days=31)
 MAX_POINTS: Final = 2000
+DEVICE_COMMANDS: Final = 10  # the newest commands a device's page shows
+DEVICE_JOBS: Final = 10  # and its newest job executions
+COMMAND_SUBJECT: Final = "command/"  # audit subjects: command/<command_id>
 
 
 class BadRequestError(Exception):
@@ -100,13 +114,42 @@ class Api:
             raise NotFoundError(f"unknown device {device_id!r}")
         alarms = self._live(SqliteAlarmStore(self.db).list(device_id=device_id, limit=50))
         events = SqliteEventStore(self.db).list(device_id=device_id, limit=100_000)[-50:]
+        commands = SqliteCommandStore(self.db).list(device_id=device_id, limit=DEVICE_COMMANDS)
+        shadow = SqliteShadowStore(self.db).get(device_id)
+        runs = SqliteJobStore(self.db).executions_for_device(device_id, DEVICE_JOBS)
         return {
             **found,
             "alarms": [alarm_document(a) for a in alarms],
             "events": [
                 {"kind": e.kind.value, "timestamp": e.timestamp, "value": e.value} for e in events
             ],
+            "configuration": None if shadow is None else _configuration(shadow),
+            "commands": [command_document(c) for c in commands],
+            "jobs": [_job_run(job, run) for job, run in runs],
         }
+
+    def send_command(
+        self, device_id: str, name: str, args: Mapping[str, str], by: str
+    ) -> dict[str, Any]:
+        """Queue a command for a known device (the control service sends it), and record
+        ``by`` (the signed-in user) in the audit trail; the device answers a name it does not
+        know with ``rejected``.
+
+        Raises:
+            NotFoundError: no readings from ``device_id`` yet.
+            ValidationError: a bad name or too many arguments.
+        """
+        if not any(d["device_id"] == device_id for d in SqliteReadModel(self.db).devices()):
+            raise NotFoundError(f"unknown device {device_id!r}")
+        now = self.now()
+        command = new_command(device_id, name, args, now)
+        subject = COMMAND_SUBJECT + command.command_id
+        data = {"device_id": device_id, "name": name, "args": dict(args)}
+        trail = SqliteAuditLog(self.db)
+        with self.db.transaction():  # the command and its record, or neither
+            SqliteCommandStore(self.db).save([command])
+            trail.append(next_record(trail.history(subject), subject, "sent", by, now, "", data))
+        return command_document(command)
 
     def readings(self, query: Mapping[str, str]) -> dict[str, Any]:
         device_id = query.get("device")
@@ -272,6 +315,31 @@ class Api:
         if not text.isdigit() or not low <= int(text) <= high:
             raise BadRequestError(f"{name} must be a whole number from {low} to {high}")
         return int(text)
+
+
+def _configuration(shadow: Shadow) -> dict[str, Any]:
+    """The shadow for the page: ``delta`` always present (empty when the device is in step)."""
+    return {
+        "desired": dict(shadow.desired),
+        "reported": dict(shadow.reported),
+        "delta": shadow.delta,
+        "version": shadow.version,
+        "updated_at": None if shadow.updated_at is None else to_canonical(shadow.updated_at),
+    }
+
+
+def _job_run(job: Job, run: Execution) -> dict[str, Any]:
+    """One job as one device sees it: the job's state and its own execution's."""
+    return {
+        "job_id": job.job_id,
+        "job_status": job.status.value,
+        "target_version": job.firmware_version,
+        "created_at": to_canonical(job.created_at),
+        "execution_status": run.status.value,
+        "started_at": None if run.started_at is None else to_canonical(run.started_at),
+        "updated_at": None if run.updated_at is None else to_canonical(run.updated_at),
+        "details": run.details,
+    }
 
 
 def _bucket(bucket: Any) -> dict[str, Any]:

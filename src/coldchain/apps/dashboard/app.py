@@ -1,7 +1,8 @@
 """The dashboard as a FastAPI application: the page, the sign-in page and the JSON API.
 
 Every ``/api`` route needs a session (cookie from ``POST /api/session``) or an API token
-(``Authorization: Bearer ...``); reading takes a viewer, acknowledging an alarm an operator.
+(``Authorization: Bearer ...``); reading takes a viewer, acknowledging an alarm an operator,
+and so does sending a device a command.
 Errors are ``{"error": "..."}`` with a 4xx (503 if the store is unavailable), as before.
 """
 
@@ -103,6 +104,17 @@ class DecisionIn(BaseModel):
 
     decision: str = Field(description="release, quarantine or reject")
     reason: str = Field(max_length=2000, description="Why (required).")
+
+
+class CommandIn(BaseModel):
+    """A command for one device; the simulator's devices know ``self-test``, ``set-interval``
+    (``{"seconds": "30"}``) and ``reboot``, and answer any other name with ``rejected``."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(description="1-64 letters, digits or '-', e.g. self-test")
+    args: dict[Annotated[str, Field(max_length=64)], Annotated[str, Field(max_length=256)]] = Field(
+        default_factory=dict, description="At most 16, strings to strings"
+    )
 
 
 class Session(BaseModel):
@@ -212,6 +224,10 @@ def create_app(config: AppConfig) -> FastAPI:  # noqa: PLR0915 - routes read bes
 
     def shipper(user: Annotated[User, Depends(current_user)]) -> User:
         authorize(user, Action.MANAGE_SHIPMENTS)
+        return user
+
+    def commander(user: Annotated[User, Depends(current_user)]) -> User:
+        authorize(user, Action.SEND_COMMANDS)
         return user
 
     def qa(user: Annotated[User, Depends(current_user)]) -> User:
@@ -342,7 +358,9 @@ def create_app(config: AppConfig) -> FastAPI:  # noqa: PLR0915 - routes read bes
         return _json(stores.api().devices())
 
     @app.get(
-        "/api/devices/{device_id}", summary="One device, its alarms and events", tags=["fleet"]
+        "/api/devices/{device_id}",
+        summary="One device: alarms, events, configuration, commands and firmware jobs",
+        tags=["fleet"],
     )
     def device(device_id: str, user: Annotated[User, Depends(reader)]) -> Response:
         return _json(stores.api().device(device_id))
@@ -446,6 +464,26 @@ def create_app(config: AppConfig) -> FastAPI:  # noqa: PLR0915 - routes read bes
         done = stores.api().decide(shipment_id, body.decision, body.reason, user.name)
         log.info("shipment %s decided %s by %s", shipment_id, body.decision, user.name)
         return _json(done)
+
+    # -- devices -----------------------------------------------------------------------------
+    @app.post(
+        "/api/devices/{device_id}/commands",
+        summary="Queue a command for a device (operator or above); the control service sends it",
+        status_code=202,
+        tags=["fleet"],
+    )
+    def send_command(
+        device_id: str, body: CommandIn, user: Annotated[User, Depends(commander)]
+    ) -> Response:
+        queued = stores.api().send_command(device_id, body.name, body.args, user.name)
+        log.info(
+            "command %s (%s) for %s sent by %s",
+            queued["command_id"],
+            body.name,
+            device_id,
+            user.name,
+        )
+        return _json(queued, 202)
 
     # -- alarms ------------------------------------------------------------------------------
     @app.post(

@@ -183,6 +183,71 @@ async function acknowledge(id) {
   refresh();
 }
 
+// Elements built from data: every string goes in as a text node, never parsed as HTML.
+function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [name, value] of Object.entries(attrs)) {
+    if (value === null || value === undefined) continue;
+    if (name === "class") node.className = value; else node.setAttribute(name, value);
+  }
+  for (const child of children.flat()) node.append(child instanceof Node ? child : String(child ?? ""));
+  return node;
+}
+
+const has = (object, key) => Boolean(object) && Object.hasOwn(object, key);
+const shown = (value) => (value === undefined ? "-" : typeof value === "string" ? value : JSON.stringify(value));
+const pairs = (object) => (object && Object.keys(object).length ? Object.entries(object).map(([k, v]) => `${k}: ${shown(v)}`).join(", ") : "-");
+const STATUS_CLASS = { succeeded: "ok", completed: "ok", failed: "critical", rejected: "critical", aborted: "critical", timed_out: "warning", expired: "warning", canceled: "warning" };
+const statusCell = (value) => el("td", { class: `status ${STATUS_CLASS[value] ?? "muted"}` }, value);
+
+// The shadow: each field desired against reported; a field still in the delta is pending.
+function configurationPanel(config) {
+  if (!config) return [el("p", { class: "muted" }, "no configuration stored for this device (coldchain config set ...)")];
+  const fields = [...new Set([...Object.keys(config.desired), ...Object.keys(config.reported)])].sort();
+  const pending = fields.filter((f) => has(config.delta, f));
+  const summary = `version ${config.version} · updated ${local(config.updated_at)} · ${pending.length ? `${pending.length} pending: ${pending.join(", ")}` : "the device is in step"}`;
+  const rows = fields.map((f) => {
+    const state = has(config.delta, f) ? "pending" : has(config.desired, f) ? "applied" : "reported only";
+    return el("tr", { "data-field": f, class: state === "pending" ? "pending" : null },
+      el("td", {}, f), el("td", {}, has(config.desired, f) ? shown(config.desired[f]) : "-"),
+      el("td", {}, has(config.reported, f) ? shown(config.reported[f]) : "-"), el("td", { class: "state" }, state));
+  });
+  return [el("p", { id: "d-config-summary", class: pending.length ? "warning" : "muted" }, summary),
+    el("table", { class: "configuration" }, el("tr", {}, el("th", {}, "field"), el("th", {}, "desired"), el("th", {}, "reported"), el("th", {}, "")), rows)];
+}
+
+function commandsPanel(commands) {
+  if (!commands.length) return [el("p", { class: "muted" }, "no commands sent to this device")];
+  return [el("table", { class: "commands" },
+    el("tr", {}, el("th", {}, "command"), el("th", {}, "status"), el("th", {}, "issued"), el("th", {}, "result")),
+    commands.map((c) => el("tr", { "data-command": c.command_id },
+      el("td", { class: "name" }, Object.keys(c.args).length ? `${c.name} (${pairs(c.args)})` : c.name),
+      statusCell(c.status), el("td", {}, local(c.issued_at)), el("td", { class: "result" }, pairs(c.result)))))];
+}
+
+function firmwarePanel(device) {
+  const version = el("p", {}, "firmware ", el("b", { id: "d-firmware-version" }, device.firmware_version ?? "-"), el("span", { class: "muted" }, " (as of the latest reading)"));
+  if (!device.jobs.length) return [version, el("p", { class: "muted" }, "no firmware jobs for this device")];
+  return [version, el("table", { class: "jobs" },
+    el("tr", {}, el("th", {}, "job"), el("th", {}, "target version"), el("th", {}, "job status"), el("th", {}, "this device"), el("th", {}, "details"), el("th", {}, "updated")),
+    device.jobs.map((j) => el("tr", { "data-job": j.job_id },
+      el("td", { class: "id" }, j.job_id), el("td", {}, j.target_version), statusCell(j.job_status), statusCell(j.execution_status),
+      el("td", {}, pairs(j.details)), el("td", {}, local(j.updated_at ?? j.started_at)))))];
+}
+
+async function runSelfTest() {
+  const id = deviceInView();
+  if (!id) return;
+  const button = $("#d-self-test");
+  button.disabled = true;
+  try {
+    // The server records the signed-in user as the sender; the list shows it as sent until
+    // the control service hands it over and the device answers.
+    await send("POST", `/api/devices/${encodeURIComponent(id)}/commands`, { name: "self-test" });
+  } catch (e) { window.alert(e.message); } finally { button.disabled = false; }
+  refresh();
+}
+
 async function refreshDevice(id) {
   await loadBand();
   const hours = $("#d-window").value;
@@ -194,14 +259,23 @@ async function refreshDevice(id) {
   $("#d-info").innerHTML = `<p>fleet ${esc(device.fleet_id ?? "-")} · last reading ${local(device.last_ts)} (${ago(device.seconds_since)} ago) · ${device.temperature_c.toFixed(2)} °C · battery ${device.battery_pct.toFixed(0)} % · ${position} · firmware ${esc(device.firmware_version ?? "-")}</p>`;
   $("#d-chart").innerHTML = chart({ [device.device_id]: readings.points }, { width: 900, height: 260 });
   $("#d-alarms").innerHTML = alarmTable(device.alarms, false);
+  $("#d-configuration .body").replaceChildren(...configurationPanel(device.configuration));
+  $("#d-commands .body").replaceChildren(...commandsPanel(device.commands));
+  $("#d-self-test").classList.toggle("hidden", !may("send commands"));
+  $("#d-firmware .body").replaceChildren(...firmwarePanel(device));
+}
+
+function deviceInView() {
+  const match = location.hash.match(/^#\/device\/(.+)$/);
+  return match ? decodeURIComponent(match[1]) : null;
 }
 
 async function refresh() {
-  const match = location.hash.match(/^#\/device\/(.+)$/);
-  $("#fleet").classList.toggle("hidden", Boolean(match));
-  $("#device").classList.toggle("hidden", !match);
+  const id = deviceInView();
+  $("#fleet").classList.toggle("hidden", id !== null);
+  $("#device").classList.toggle("hidden", id === null);
   try {
-    if (match) await refreshDevice(decodeURIComponent(match[1])); else await refreshFleet();
+    if (id !== null) await refreshDevice(id); else await refreshFleet();
   } catch (e) { $("#updated").textContent = `error: ${e.message}`; }
 }
 
@@ -210,6 +284,7 @@ document.addEventListener("click", (event) => {
   if (button) acknowledge(button.dataset.id);
   const step = event.target.closest("button.shipment-step");
   if (step) shipmentStep(step.dataset.id, step.dataset.step);
+  if (event.target.closest("#d-self-test")) runSelfTest();
 });
 $("#d-window").addEventListener("change", refresh);
 $("#device-filter").addEventListener("input", refresh);
