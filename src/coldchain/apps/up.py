@@ -51,6 +51,7 @@ _STOPPING = {
     "simulator": "delivering what its devices hold",
     "dashboard": "closing connections",
     "worker": "committing and acknowledging what it holds",
+    "control": "recording the answers it holds",
 }
 
 
@@ -239,7 +240,8 @@ def _until_caught_up(
     db: SqliteDatabase, say: Callable[[str], None], quiet_s: float = 1.0, limit_s: float = 15.0
 ) -> None:
     """Before the worker stops: let it store what the broker still forwards (the readings the
-    simulator delivered last), until the count has not moved for ``quiet_s``."""
+    simulator delivered last), until the count has not moved for ``quiet_s``.
+    """
     say("waiting for the worker to store what the broker still holds")
     deadline = time.monotonic() + limit_s
     count, since = summarise(db).readings, time.monotonic()
