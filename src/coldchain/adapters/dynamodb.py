@@ -486,7 +486,10 @@ def _item_alarm(item: Item) -> Alarm:
     ack_by = text("ack_by")
     ack = None
     if ack_by is not None:
-        ack = Acknowledgement(ack_by, when("ack_at") or datetime.min, text("ack_comment") or "")
+        acked_at = when("ack_at")
+        if acked_at is None:
+            raise StorageError("alarm record acknowledged without ack_at")
+        ack = Acknowledgement(ack_by, acked_at, text("ack_comment") or "")
     started = when("started_at")
     raised = when("raised_at")
     assert started is not None
@@ -642,7 +645,8 @@ class DynamoDeviceStateStore:
     other; the loser gets :class:`StateConflictError`, reloads and applies again).
 
     The state's newest reading *is* the item's latest values: this store writes them with
-    the state in one update, so pair it with ``DynamoReadingStore(record_latest=False)``."""
+    the state in one update, so pair it with ``DynamoReadingStore(record_latest=False)``.
+    """
 
     def __init__(self, client: DynamoDBClient, devices_table: str) -> None:
         self._client = client
@@ -667,7 +671,8 @@ class DynamoDeviceStateStore:
 
     def put(self, state: DeviceState, expected_version: int) -> None:
         """One update of the devices item: the state and, from its newest reading, the latest
-        values and ``last_ts`` that ``DynamoReadingStore.latest`` reads."""
+        values and ``last_ts`` that ``DynamoReadingStore.latest`` reads.
+        """
         document = state_document(state)
         document.pop("last")  # the latest values are attributes of the same item
         condition = "attribute_not_exists(#v)" if expected_version == 0 else "#v = :expected"

@@ -1,6 +1,7 @@
 """Read-side queries over the DynamoDB tables for the operator CLI (the counterpart of
 ``sqlite_queries.SqliteReadModel``). No Scan: the device list reads the sparse
-``registry-device`` index for the ids (KEYS_ONLY) and the items by BatchGetItem."""
+``registry-device`` index for the ids (KEYS_ONLY) and the items by BatchGetItem.
+"""
 
 from __future__ import annotations
 
@@ -58,7 +59,8 @@ class DynamoReadModel:
 
     def devices(self) -> list[dict[str, Any]]:
         """Every device with its newest reading, first and last time and reading count (the
-        same rows as the SQLite read model)."""
+        same rows as the SQLite read model).
+        """
         rows = [self._row(item) for item in self._items(self.device_ids())]
         return sorted(rows, key=lambda row: str(row["device_id"]))
 

@@ -87,7 +87,8 @@ def device_role_name(device_id: str) -> str:
 
 def device_role(device_id: str) -> dict[str, Any]:
     """A device publishes its own telemetry and its own command responses, and receives its
-    own command requests; nothing else."""
+    own command requests; nothing else.
+    """
     requests = command_request_topic(device_id)
     return {
         "rolename": device_role_name(device_id),

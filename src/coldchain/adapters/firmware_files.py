@@ -2,9 +2,9 @@
 expiring signed URLs (the local counterpart of S3 pre-signed URLs).
 
 A URL is ``http://127.0.0.1:PORT/firmware/VERSION?expires=EPOCH&signature=HEX``, the
-signature an HMAC-SHA256 (stdlib ``hmac``) of ``VERSION\\nEPOCH`` under a key kept in the
-firmware folder (mode 0600). A URL past its expiry, or with any part changed, is refused
-with 403; an unknown version with 404. Only GET, only on loopback.
+signature an HMAC-SHA256 (stdlib ``hmac``) of the version and the expiry (one per line)
+under a key kept in the firmware folder (mode 0600). A URL past its expiry, or with any
+part changed, is refused with 403; an unknown version with 404. Only GET, only on loopback.
 """
 
 from __future__ import annotations

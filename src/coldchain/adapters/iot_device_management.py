@@ -39,7 +39,8 @@ def _failed(exc: ClientError | BotoCoreError, action: str) -> StorageError | Not
 class IotCommandPublisher:
     """Sends a command on ``cmd/{thing}/request`` (QoS 1). The message expiry is what is
     left of the command's validity, so IoT Core keeps it for an offline persistent session
-    until then and never delivers it after."""
+    until then and never delivers it after.
+    """
 
     def __init__(self, client: IoTDataPlaneClient) -> None:
         self._client = client
@@ -86,7 +87,8 @@ class IotShadow:
 
     def desire(self, thing: str, changes: dict[str, Any], version: int | None = None) -> int:
         """Set desired fields (None deletes one); the new version. With ``version``, the
-        update is refused (409) unless the shadow is still at it."""
+        update is refused (409) unless the shadow is still at it.
+        """
         request: dict[str, Any] = {"state": {"desired": changes}}
         if version is not None:
             request["version"] = version
@@ -101,7 +103,8 @@ class IotShadow:
 
 class IotJobs:
     """Firmware jobs on IoT Jobs, targeted at thing groups (``coldchain aws provision``
-    puts each thing in ``fleet-F`` and ``firmware-V``)."""
+    puts each thing in ``fleet-F`` and ``firmware-V``).
+    """
 
     def __init__(self, client: IoTClient, presign_role_arn: str) -> None:
         self._client = client
@@ -109,7 +112,8 @@ class IotJobs:
 
     def create(self, job: Job, group_arns: list[str], bucket: str, key: str) -> str:
         """Create the job; its document's URL is IoT's pre-signed placeholder, replaced per
-        device with a URL valid for PRESIGNED_URL_EXPIRY_S. Returns the job ARN."""
+        device with a URL valid for PRESIGNED_URL_EXPIRY_S. Returns the job ARN.
+        """
         placeholder = f"${{aws:iot:s3-presigned-url:https://s3.amazonaws.com/{bucket}/{key}}}"
         request: dict[str, Any] = {
             "jobId": job.job_id,

@@ -1,7 +1,8 @@
 """What the IoT topic rule hands the processor (directly, or through Kinesis): the device's
 exact bytes (base64), the topic and the rules engine's arrival time. The IoT-rule Lambda,
 the Kinesis Lambda and `coldchain dlq replay` (Lambda failure records, Kinesis records)
-read it here."""
+read it here.
+"""
 
 from __future__ import annotations
 
@@ -34,7 +35,8 @@ BASIC_INGEST_PREFIX: Final = "$aws/rules/"
 def without_basic_ingest(topic: str) -> str:
     """The device's topic when it published through Basic Ingest
     (``$aws/rules/<rule>/dt/coldchain/<thing>/telemetry``): whether ``topic()`` keeps the
-    prefix is not documented, so it is taken off here either way."""
+    prefix is not documented, so it is taken off here either way.
+    """
     if not topic.startswith(BASIC_INGEST_PREFIX):
         return topic
     parts = topic.split("/", 3)
@@ -43,8 +45,9 @@ def without_basic_ingest(topic: str) -> str:
 
 def message_from_rule_output(document: dict[str, Any]) -> Message:
     """The message the rule saw: the device's exact bytes, its topic, and the rules engine's
-    arrival time. (Output of the earlier rule, the payload's fields merged with two of the
-    rule's, is still understood.)"""
+    arrival time. Output of the earlier rule, the payload's fields merged with two of the
+    rule's, is still understood.
+    """
     received_ms = document.get(RECEIVED_AT_FIELD)
     received_at = (
         datetime.fromtimestamp(received_ms / 1000, UTC)

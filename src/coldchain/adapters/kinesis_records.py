@@ -1,5 +1,6 @@
 """Kinesis records by sequence number (boto3 client, injected): what a Kinesis failure record
-in the dead-letter queue points at, fetched while the stream still keeps it."""
+in the dead-letter queue points at, fetched while the stream still keeps it.
+"""
 
 from __future__ import annotations
 

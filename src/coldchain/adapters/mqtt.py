@@ -177,7 +177,8 @@ class MqttConsumer:
 
     def take(self, max_items: int, linger_s: float) -> list[Delivery]:
         """Up to ``max_items`` deliveries: waits ``linger_s`` for the first, then takes
-        whatever else has arrived without waiting again."""
+        whatever else has arrived without waiting again.
+        """
         try:
             first = self._inbox.get(timeout=linger_s)
         except queue.Empty:
@@ -214,7 +215,8 @@ class MqttConsumer:
 
     def publish(self, topic: str, payload: bytes, expiry_s: int, timeout_s: float = 5.0) -> bool:
         """Publish QoS 1 with an MQTT v5 message expiry (the broker drops it for an offline
-        session once it is older); True when the broker acknowledged it within ``timeout_s``."""
+        session once it is older); True when the broker acknowledged it within ``timeout_s``.
+        """
         if not self.connected:
             return False
         properties = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]

@@ -61,7 +61,8 @@ class DeviceLink:
     ) -> None:
         """With ``subscriptions`` the device keeps a persistent session (MQTT v5 clean start
         off and a session expiry; 3.1.1 clean session off), so QoS 1 messages sent while it
-        is offline reach it when it reconnects; it subscribes (QoS 1) on every connect."""
+        is offline reach it when it reconnects; it subscribes (QoS 1) on every connect.
+        """
         self.client_id = client_id
         self._host, self._port, self._keepalive_s = host, port, keepalive_s
         self._on_ack, self._on_drop, self._on_up = on_ack, on_drop, on_up

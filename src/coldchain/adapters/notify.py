@@ -1,5 +1,6 @@
 """Notification channels: log, webhook (urllib), email (smtplib). Each ``send`` either
-delivers or raises; retries and back-off belong to the dispatcher and its outbox."""
+delivers or raises; retries and back-off belong to the dispatcher and its outbox.
+"""
 
 from __future__ import annotations
 

@@ -30,7 +30,8 @@ class Argon2Passwords:
 
     def verify(self, stored: str | None, password: str) -> bool:
         """Whether ``password`` matches ``stored``. With ``stored=None`` (no such user) a
-        hash is still checked, so the answer takes as long as for a real user."""
+        hash is still checked, so the answer takes as long as for a real user.
+        """
         if stored is None:
             if self._dummy is None:
                 self._dummy = self.hash("no such user: this hash only spends time")

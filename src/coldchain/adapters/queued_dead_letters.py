@@ -154,7 +154,8 @@ def _kinesis(document: dict[str, Any]) -> QueuedLetter:
 def rule_output_messages(records: list[tuple[bytes, datetime]]) -> list[Message]:
     """Kinesis records (the rule's JSON output, with their arrival times) as messages; a
     record that is not a JSON object becomes a message whose bytes fail validation, so it
-    is dead-lettered with the reason."""
+    is dead-lettered with the reason.
+    """
     messages = []
     for data, arrived in records:
         document = _json(data.decode("utf-8", "replace"))

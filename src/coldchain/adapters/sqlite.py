@@ -423,7 +423,8 @@ class SqliteDatabase:
 
 def _row_to_reading(row: tuple[Any, ...]) -> Reading:
     """A row selected with ``_READ_COLUMNS`` (Reading's field order). STRICT REAL columns
-    come back as floats and INTEGER as ints, so no conversion is needed on this hot path."""
+    come back as floats and INTEGER as ints, so no conversion is needed on this hot path.
+    """
     return Reading(*row)
 
 
@@ -774,6 +775,14 @@ def _alarm_row(alarm: Alarm) -> tuple[object, ...]:
     )
 
 
+def _required(value: object, name: str) -> datetime:
+    """A time the schema always fills; its absence is a damaged record, not a default."""
+    found = _dt(value)
+    if found is None:
+        raise StorageError(f"alarm record without {name}")
+    return found
+
+
 def _row_alarm(row: tuple[object, ...]) -> Alarm:
     (
         alarm_id_,
@@ -795,7 +804,7 @@ def _row_alarm(row: tuple[object, ...]) -> Alarm:
     ) = row
     ack = None
     if ack_by is not None:
-        ack = Acknowledgement(str(ack_by), _dt(ack_at) or datetime.min, str(ack_comment))
+        ack = Acknowledgement(str(ack_by), _required(ack_at, "ack_at"), str(ack_comment))
     return Alarm(
         id=str(alarm_id_),
         device_id=str(device),
@@ -803,8 +812,8 @@ def _row_alarm(row: tuple[object, ...]) -> Alarm:
         rule=str(rule),
         severity=Severity(str(severity)),
         state=AlarmState(str(state)),
-        started_at=_dt(started) or datetime.min,
-        raised_at=_dt(raised) or datetime.min,
+        started_at=_required(started, "started_at"),
+        raised_at=_required(raised, "raised_at"),
         cleared_at=_dt(cleared),
         peak=float(peak),  # type: ignore[arg-type]
         out_of_range=timedelta(seconds=float(out_s)),  # type: ignore[arg-type]

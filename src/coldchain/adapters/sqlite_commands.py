@@ -1,5 +1,6 @@
 """Device commands in the SQLite store (core.commands): one row per command, its whole
-record as a JSON document beside the columns the queries need."""
+record as a JSON document beside the columns the queries need.
+"""
 
 from __future__ import annotations
 

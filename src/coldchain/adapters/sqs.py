@@ -106,7 +106,8 @@ class Received:
 
 class SqsDeadLetterQueue:
     """Reads the dead-letter queue for `coldchain dlq list|replay`: a message received is
-    hidden for ``hold_s``; :meth:`delete` removes it, :meth:`release` shows it again."""
+    hidden for ``hold_s``; :meth:`delete` removes it, :meth:`release` shows it again.
+    """
 
     def __init__(self, client: SQSClient, queue_url: str, hold_s: int = 300) -> None:
         self._client = client
@@ -115,7 +116,8 @@ class SqsDeadLetterQueue:
 
     def receive(self, limit: int) -> list[Received]:
         """Up to ``limit`` messages, oldest first as far as SQS tells (a standard queue keeps
-        no strict order); stops after two empty receives in a row."""
+        no strict order); stops after two empty receives in a row.
+        """
         found: dict[str, Received] = {}
         empty = 0
         while len(found) < limit and empty < 2:

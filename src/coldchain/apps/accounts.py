@@ -160,7 +160,8 @@ def open_accounts(path: Path, passwords: Argon2Passwords | None = None) -> Accou
 
 def ensure_admin(database: Path) -> tuple[str, str] | None:
     """For ``coldchain up``: the first admin beside ``database``, as (name, one-time password),
-    or None if an admin exists already."""
+    or None if an admin exists already.
+    """
     accounts = open_accounts(auth_path(database))
     try:
         return accounts.ensure_admin()

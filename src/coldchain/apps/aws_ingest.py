@@ -1,6 +1,7 @@
 """The ingest step wired to the AWS deployment (DynamoDB, SQS, SNS): what the Lambda
 handlers and `coldchain dlq replay --store dynamodb://...` run, so a replayed dead letter
-goes through exactly the path it failed on."""
+goes through exactly the path it failed on.
+"""
 
 from __future__ import annotations
 
@@ -36,7 +37,8 @@ def aws_ingest(
     settings: AwsSettings, dynamodb: DynamoDBClient, sqs: SQSClient, sns: SNSClient
 ) -> AwsIngest:
     """Every store of the deployment; DynamoDB has no transactions, so :meth:`Ingest.run`
-    writes effects first and each device's state last (see core/ingest.py)."""
+    writes effects first and each device's state last (see core/ingest.py).
+    """
     dead_letters = SqsDeadLetterSink(sqs, settings.dlq_url)
     readings = DynamoReadingStore(
         dynamodb,

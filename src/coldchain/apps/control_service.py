@@ -164,7 +164,8 @@ class ControlService:
 
     def _announce(self) -> None:
         """Operators' desired changes: the delta goes to the device (queued while it is
-        offline; it also asks for it with ``get`` when it connects)."""
+        offline; it also asks for it with ``get`` when it connects).
+        """
         for shadow in self._shadows.due():
             if shadow.delta and not self._link.publish(
                 shadow_topic(shadow.device_id, "update/delta"),

@@ -86,7 +86,8 @@ def _handle(documents: list[dict[str, Any]]) -> list[Result]:
     """The ingest step for a batch of messages (one for the IoT rule, up to the batch size
     for Kinesis): each device's state is read and written once per batch. A concurrent
     writer of the same device's state makes it reload and apply again (the readings
-    themselves are stored idempotently)."""
+    themselves are stored idempotently).
+    """
     messages = [message_from_rule_output(document) for document in documents]
     done = _wiring().ingest.run_retrying(messages, datetime.now(UTC), STATE_RETRIES)
     for result in done.results:
@@ -194,7 +195,8 @@ def iot_rule_handler(event: dict[str, Any], context: LambdaContext) -> dict[str,
 
 def _kinesis_documents(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The rule's JSON objects in a Kinesis batch; anything else is dead-lettered with the
-    reason rather than left to block the shard."""
+    reason rather than left to block the shard.
+    """
     documents: list[dict[str, Any]] = []
     rejected: list[DeadLetter] = []
     for raw_record in records:
@@ -226,7 +228,8 @@ def kinesis_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, 
     written once). A reading that cannot be processed is dead-lettered, never failed; a
     failure of the stores fails the whole batch, which Lambda retries (bisecting it, see
     lambda.tf): ingest is idempotent, so the records stored before the failure are
-    duplicates then and their effects are applied once."""
+    duplicates then and their effects are applied once.
+    """
     try:
         _handle(_kinesis_documents(event.get("Records", [])))
     except Exception:
@@ -240,7 +243,8 @@ def kinesis_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, 
 @metrics.log_metrics
 def sweep_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, int]:
     """Every minute (EventBridge): per-device silence, reminders for critical alarms, and
-    the fleet's silent-device count (one metric, whatever the fleet's size)."""
+    the fleet's silent-device count (one metric, whatever the fleet's size).
+    """
     swept = _wiring().ingest.sweep(datetime.now(UTC))
     for note in swept.notifications:
         _record_notification(note)

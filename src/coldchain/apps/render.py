@@ -47,7 +47,8 @@ LIST_FORMAT = click.option(
 
 def echo_csv(documents: Sequence[Mapping[str, Any]], columns: Sequence[str] | None = None) -> None:
     """A list as CSV on stdout: one row per document, the columns given (default: the first
-    document's keys); nested values as JSON, None as an empty cell."""
+    document's keys); nested values as JSON, None as an empty cell.
+    """
     chosen = list(columns or (documents[0].keys() if documents else []))
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
@@ -75,7 +76,8 @@ def _csv_cell(value: object) -> object:
 
 def keep_whole(table: Table, *headers: str) -> Table:
     """Columns that are never cut or wrapped (ids: what the next command needs is copied from
-    them); the others give way. Call after the rows are added."""
+    them); the others give way. Call after the rows are added.
+    """
     for column in table.columns:
         if column.header in headers:
             cells = [c.cell_len if isinstance(c, Text) else len(str(c)) for c in column.cells]

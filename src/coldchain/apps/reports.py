@@ -1,5 +1,6 @@
 """Shipment reports: JSON (the summary), CSV (the raw readings), HTML and PDF (summary,
-chart with the band and excursions shaded, excursion table)."""
+chart with the band and excursions shaded, excursion table).
+"""
 
 from __future__ import annotations
 
@@ -170,7 +171,8 @@ def _zone_name(zone: tzinfo | None) -> str:
 
 def report_warnings(trip: TripSummary, now: datetime) -> list[str]:
     """What a reader must not miss: a window that ends in the future, open excursions,
-    missing readings."""
+    missing readings.
+    """
     out = []
     if trip.window_end > now:
         out.append("the window ends in the future: figures up to the last reading only")

@@ -147,7 +147,8 @@ def build(
 
 def _acknowledgements(alarm: Alarm, records: Sequence[AuditRecord]) -> list[dict[str, str]]:
     """Every acknowledgement in the audit trail; the record's own when the trail has none
-    (acknowledged before the trail existed, or the alarm re-keyed by a late reading)."""
+    (acknowledged before the trail existed, or the alarm re-keyed by a late reading).
+    """
     found = [{"by": r.by, "at": to_canonical(r.at), "comment": r.reason} for r in records]
     first = alarm.acknowledgement
     if not found and first is not None:

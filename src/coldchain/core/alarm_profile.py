@@ -84,7 +84,8 @@ class AlarmProfile:
     def band(self) -> tuple[float | None, float | None]:
         """The temperature band ``(low, high)`` the rules keep cargo in: an ``outside``
         temperature rule's, else the highest "below" and the lowest "above" threshold; a side
-        no rule bounds is None."""
+        no rule bounds is None.
+        """
         temperature = [rule for rule in self.rules if rule.metric == "temperature_c"]
         for rule in temperature:
             if rule.comparison == OUTSIDE and rule.low is not None:
@@ -96,7 +97,8 @@ class AlarmProfile:
 
 def default_profile() -> AlarmProfile:
     """The original reference's early-warning tier, an early freezing alarm, and the
-    pharma 2-8 °C rules."""
+    pharma 2-8 °C rules.
+    """
     low, high = 2.0, 8.0  # the band, written once
     return AlarmProfile(
         name="default",
@@ -257,7 +259,8 @@ def _duration_text(value: timedelta) -> str:
 
 def profile_mapping(profile: AlarmProfile) -> dict[str, Any]:
     """The profile as the keys and values of its TOML (JSON-ready): what a worker records so
-    that ``dlq replay``, the dashboard and the CLI use the rules it runs with."""
+    that ``dlq replay``, the dashboard and the CLI use the rules it runs with.
+    """
     rules = []
     for rule in profile.rules:
         entry: dict[str, Any] = {

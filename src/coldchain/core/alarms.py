@@ -1,5 +1,6 @@
 """Alarm records: one per occurrence, with a lifecycle (active -> cleared) and an
-acknowledgement (who, when, a mandatory comment)."""
+acknowledgement (who, when, a mandatory comment).
+"""
 
 from __future__ import annotations
 
@@ -58,7 +59,8 @@ class Alarm:
 
 def peak_unit(alarm: Alarm) -> str:
     """The unit of an alarm's peak: its rule's metric (the first word of the rule's
-    description, which every record carries), minutes of quiet for DeviceSilence."""
+    description, which every record carries), minutes of quiet for DeviceSilence.
+    """
     if alarm.rule == SILENCE_RULE:
         return "min"
     return UNITS.get(alarm.detail.split(" ", 1)[0], "")

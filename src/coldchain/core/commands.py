@@ -205,7 +205,8 @@ def parse_request(payload: bytes) -> Command:
 def answered(command: Command, response: CommandResponse, now: datetime) -> Command:
     """The command after the device's answer. A final answer after a time-out still counts
     (the device did act); nothing changes a final state, and an acknowledgement never
-    overrides a final answer that overtook it."""
+    overrides a final answer that overtook it.
+    """
     if command.status.final:
         return command
     if response.status is CommandStatus.ACKNOWLEDGED and command.status is CommandStatus.TIMED_OUT:

@@ -52,7 +52,8 @@ _KM_PER_DEGREE: Final = 111.0
 
 def scenario_mix(count: int) -> list[Scenario]:
     """Scenarios for a fleet: about 30 % of devices faulty, each fault present once the
-    fleet has at least as many devices as there are faults, the faulty ones spread out."""
+    fleet has at least as many devices as there are faults, the faulty ones spread out.
+    """
     if count <= 0:
         return []
     faulty = max(min(count, len(FAULTS)), round(count * 0.3))

@@ -109,7 +109,8 @@ def advance(
 
 def live_figures(alarm: Alarm, state: DeviceState | None) -> Alarm:
     """An active alarm with its peak and time out of range as of the device's newest reading
-    (its record keeps them as they were when it was raised; the rule's state has them live)."""
+    (its record keeps them as they were when it was raised; the rule's state has them live).
+    """
     if state is None or alarm.state is not AlarmState.ACTIVE:
         return alarm
     run = state.rule(alarm.rule).run
@@ -122,7 +123,8 @@ def with_live_figures(
     alarms: Sequence[Alarm], states: Callable[[Sequence[str]], Mapping[str, DeviceState]]
 ) -> list[Alarm]:
     """:func:`live_figures` for a listing; ``states`` is a state store's ``get_many`` (one
-    read for the devices with active alarms)."""
+    read for the devices with active alarms).
+    """
     devices = sorted({a.device_id for a in alarms if a.state is AlarmState.ACTIVE})
     found = states(devices) if devices else {}
     return [live_figures(alarm, found.get(alarm.device_id)) for alarm in alarms]
@@ -131,7 +133,8 @@ def with_live_figures(
 @dataclass(frozen=True, slots=True)
 class Replayed:
     """What folding a window of readings found: the state, and each alarm's record as it was
-    raised and as it ended up (the same record when it is still as raised)."""
+    raised and as it ended up (the same record when it is still as raised).
+    """
 
     state: DeviceState
     final: dict[str, Alarm]

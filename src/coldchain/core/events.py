@@ -36,7 +36,8 @@ def event_order(event: Event) -> tuple[str, str, str]:
 
 def event_kind(metric: str, comparison: str, high: bool) -> EventKind | None:
     """The kind of event an alarm rule's raise is counted as (metrics, excursion lists):
-    by the metric it watches and the side it was broken on; None when no kind fits."""
+    by the metric it watches and the side it was broken on; None when no kind fits.
+    """
     if metric == "temperature_c":
         return EventKind.TEMPERATURE_HIGH if high else EventKind.TEMPERATURE_LOW
     if metric == "battery_pct" and comparison.startswith("<"):

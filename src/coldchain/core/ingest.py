@@ -205,7 +205,8 @@ class Ingest:
     def sweep(self, now: datetime) -> Sweep:
         """Raise DeviceSilence for devices quiet too long (read from their state, not from
         history), remind about unacknowledged critical alarms (from the active ones), and
-        count the devices silent now (one fleet-level figure, not a metric per device)."""
+        count the devices silent now (one fleet-level figure, not a metric per device).
+        """
         transitions: list[Transition] = []
         writes: list[tuple[DeviceState, int]] = []
         silent_devices = 0
@@ -241,7 +242,8 @@ class Ingest:
         self, state: DeviceState, readings: list[Reading], now: datetime
     ) -> tuple[DeviceState, list[Transition], list[str] | None]:
         """The device's new state, its alarm transitions, and (after a repair, else None) the
-        ids of alarm records a late reading re-keyed."""
+        ids of alarm records a late reading re-keyed.
+        """
         last = state.last
         late = [
             r
@@ -264,7 +266,8 @@ class Ingest:
         self, state: DeviceState, earliest: datetime, now: datetime
     ) -> tuple[DeviceState, list[Transition], list[str]]:
         """Rebuild a device's state from a bounded window of its stored readings and
-        reconcile the alarms of that window with what the replay finds."""
+        reconcile the alarms of that window with what the replay finds.
+        """
         profile = self.profile
         starts = [earliest - profile.lookback]
         if (open_since := state.open_since()) is not None:
@@ -283,7 +286,8 @@ def _counted(before: DeviceState, after: DeviceState, stored: list[str]) -> Devi
     """``after`` with the counters carried over from ``before`` and the readings it has not
     counted yet added: those this step stored, and duplicates newer than the state (stored
     by a delivery that failed before writing the state). A late duplicate counts only if
-    this step stored it: one stored long ago cannot be told apart from one never counted."""
+    this step stored it: one stored long ago cannot be told apart from one never counted.
+    """
     firsts = [t for t in (before.first, *stored) if t is not None]
     return replace(
         after, readings=before.readings + len(stored), first=min(firsts) if firsts else None
@@ -296,7 +300,8 @@ def reconcile(
     """Transitions that bring the stored alarms of a replayed window to what the replay
     computed: new occurrences raised, changed ones updated or cleared, an occurrence a late
     reading re-keyed to its true start moved (one record, no second raise), and an open alarm
-    whose run a late reading split or ended cleared. Acknowledgements are kept."""
+    whose run a late reading split or ended cleared. Acknowledgements are kept.
+    """
     by_id = {alarm.id: alarm for alarm in stored if alarm.rule != SILENCE_RULE}
     transitions: list[Transition] = []
     moved: list[str] = []

@@ -145,7 +145,8 @@ def parse_percent(text: str) -> float:
 
 def next_to_start(job: Job, executions: Sequence[Execution], now: datetime) -> list[Execution]:
     """Queued executions the rollout may start now: all of them without a rate, else one per
-    ``60 / rate`` seconds since the last start."""
+    ``60 / rate`` seconds since the last start.
+    """
     if job.status is not JobStatus.IN_PROGRESS:
         return []
     queued = sorted(
@@ -162,7 +163,8 @@ def next_to_start(job: Job, executions: Sequence[Execution], now: datetime) -> l
 
 def settle(job: Job, executions: Sequence[Execution], now: datetime) -> tuple[Job, list[Execution]]:
     """The job after its executions' news: timed-out executions, the abort rule (queued ones
-    cancelled), completion. Returns the job and the executions that changed."""
+    cancelled), completion. Returns the job and the executions that changed.
+    """
     changed: list[Execution] = []
     current: list[Execution] = []
     for execution in executions:

@@ -56,7 +56,8 @@ class DeadLetter:
 class StoredDeadLetter:
     """A dead letter as the store keeps it: an id, how many times it arrived or was retried,
     and the size and SHA-256 of the whole payload (``letter.payload`` holds at most
-    :data:`KEPT_PAYLOAD_BYTES` of it)."""
+    :data:`KEPT_PAYLOAD_BYTES` of it).
+    """
 
     id: int
     letter: DeadLetter

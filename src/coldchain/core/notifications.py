@@ -24,7 +24,8 @@ class Notification:
     @property
     def key(self) -> str:
         """The same for the same notification however often it is produced (a redelivered
-        reading raises the same alarm again): outboxes keep one per key."""
+        reading raises the same alarm again): outboxes keep one per key.
+        """
         if self.kind is NotificationKind.REMINDER:
             sent = self.alarm.last_notified_at
             return f"{self.alarm.id}:reminder:{'' if sent is None else sent.isoformat()}"

@@ -29,7 +29,8 @@ class ReadingStore(Protocol):
 
     def put_many(self, readings: Sequence[Reading]) -> list[tuple[Outcome, Reading | None]]:
         """Store readings in order; for each, ``STORED``, ``DUPLICATE`` (identical content is
-        already there) or ``CONFLICT`` with the reading already kept under that key."""
+        already there) or ``CONFLICT`` with the reading already kept under that key.
+        """
         ...
 
     def recent(self, device_id: str, until: str, limit: int) -> list[Reading]:
@@ -57,7 +58,8 @@ class DeadLetterSink(Protocol):
 
 class DeadLetterStore(DeadLetterSink, Protocol):
     """A dead-letter sink that can be read back. Idempotent: the same message (kind, topic
-    and payload) arriving again raises its ``attempts`` and updates the reason."""
+    and payload) arriving again raises its ``attempts`` and updates the reason.
+    """
 
     def list(self, limit: int = 100) -> list[StoredDeadLetter]:
         """Newest first."""
@@ -95,7 +97,8 @@ class AlarmStore(Protocol):
 
     def save(self, alarms: Sequence[Alarm]) -> None:
         """Insert or replace by id. An acknowledgement already stored is kept when the
-        saved alarm has none (evaluation never erases an operator's acknowledgement)."""
+        saved alarm has none (evaluation never erases an operator's acknowledgement).
+        """
         ...
 
     def delete(self, alarm_ids: Sequence[str]) -> None:

@@ -1,6 +1,7 @@
 """The limits a message is validated against, beside its schema: how far ahead of its arrival
 a reading may be dated (a clock fault) and how old it may be. What readings *mean* (bands,
-durations, alarms) lives in the alarm profile only (:mod:`coldchain.core.alarm_profile`)."""
+durations, alarms) lives in the alarm profile only (:mod:`coldchain.core.alarm_profile`).
+"""
 
 from __future__ import annotations
 

@@ -143,7 +143,8 @@ class Occurrence:
 
 def weights(readings: Sequence[Reading], max_gap: timedelta) -> list[timedelta]:
     """The time each reading stands for: until the next one, at most ``max_gap``; the last
-    stands for nothing yet."""
+    stands for nothing yet.
+    """
     times = [r.at for r in readings]
     out = [min(b - a, max_gap) for a, b in itertools.pairwise(times)]
     return [*out, timedelta(0)] if readings else []
@@ -253,7 +254,8 @@ def step(
     max_gap: timedelta,
 ) -> tuple[RuleState, list[Change]]:
     """The rule's state after ``reading``, the device's next reading in time order after
-    ``previous`` (None: its first), and the changes to its occurrence."""
+    ``previous`` (None: its first), and the changes to its occurrence.
+    """
     if rule.kind is RuleKind.CUMULATIVE:
         return _step_cumulative(rule, state, previous, reading, max_gap)
     # One Run built per reading (this is the hot path: once per rule per reading).
@@ -311,7 +313,8 @@ def _step_cumulative(
     ``[its time, the next reading's time)``, at most ``max_gap``); the rule counts the part
     of them inside ``[reading time - window, reading time]``, so time leaves the window
     continuously. Adjacent intervals merge; past :data:`MAX_INTERVALS` the two closest merge
-    across their gap, which can only overstate the time (an alarm early, never late)."""
+    across their gap, which can only overstate the time (an alarm early, never late).
+    """
     intervals = list(state.intervals)
     occurrence, changes = state.run, []
     added = timedelta(0)
@@ -365,7 +368,8 @@ def _step_cumulative(
 
 def evaluate(rule: Rule, readings: Sequence[Reading], max_gap: timedelta) -> list[Occurrence]:
     """Every occurrence of ``rule`` in one device's readings (sorted here by time): the same
-    fold over :func:`step` that a device's stored state advances by."""
+    fold over :func:`step` that a device's stored state advances by.
+    """
     ordered = sorted(readings, key=lambda r: r.timestamp)
     found: dict[datetime, Occurrence] = {}
     state, previous = EMPTY, None

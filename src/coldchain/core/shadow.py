@@ -62,7 +62,8 @@ class Rejected(Exception):  # noqa: N818 - the shadow service's word for it
 
 def delta(desired: Mapping[str, Any], reported: Mapping[str, Any]) -> dict[str, Any]:
     """Desired fields whose value differs from the reported one (nested objects compared
-    field by field, as the shadow service does)."""
+    field by field, as the shadow service does).
+    """
     found: dict[str, Any] = {}
     for key, wanted in desired.items():
         have = reported.get(key)

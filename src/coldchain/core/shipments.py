@@ -147,9 +147,8 @@ class Shipments:
         self._log = log
 
     def get(self, shipment_id: str) -> Shipment:
-        """
-        Raises:
-            NotFoundError: no shipment has that id.
+        """Raises:
+        NotFoundError: no shipment has that id.
         """
         found = fold(self._log.history(subject(shipment_id)))
         if found is None:
@@ -181,9 +180,8 @@ class Shipments:
         planned_start: datetime | None = None,
         planned_end: datetime | None = None,
     ) -> Shipment:
-        """
-        Raises:
-            ValidationError: a field is missing or wrong, or the id is taken.
+        """Raises:
+        ValidationError: a field is missing or wrong, or the id is taken.
         """
         issues = []
         if not SHIPMENT_ID.fullmatch(shipment_id):
@@ -220,10 +218,9 @@ class Shipments:
         return self.get(shipment_id)
 
     def start(self, shipment_id: str, by: str, at: datetime, reason: str = "") -> Shipment:
-        """
-        Raises:
-            NotFoundError: no such shipment.
-            ValidationError: not planned, or one of its devices is on another active shipment.
+        """Raises:
+        NotFoundError: no such shipment.
+        ValidationError: not planned, or one of its devices is on another active shipment.
         """
         history = self._log.history(subject(shipment_id))
         shipment = self._existing(shipment_id, history)
@@ -244,10 +241,9 @@ class Shipments:
         return self.get(shipment_id)
 
     def end(self, shipment_id: str, by: str, at: datetime, reason: str = "") -> Shipment:
-        """
-        Raises:
-            NotFoundError: no such shipment.
-            ValidationError: not active, or ``at`` is before its start.
+        """Raises:
+        NotFoundError: no such shipment.
+        ValidationError: not active, or ``at`` is before its start.
         """
         history = self._log.history(subject(shipment_id))
         shipment = self._existing(shipment_id, history)

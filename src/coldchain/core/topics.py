@@ -64,7 +64,8 @@ SHADOW_REQUESTS: Final = (f"{SHADOW_PREFIX}/+/update", f"{SHADOW_PREFIX}/+/get")
 
 def shadow_topic(device_id: str, operation: str, *, aws: bool = False) -> str:
     """``operation``: update, get, update/accepted, update/rejected, update/delta,
-    get/accepted, get/rejected."""
+    get/accepted, get/rejected.
+    """
     base = f"$aws/things/{device_id}/shadow" if aws else f"{SHADOW_PREFIX}/{device_id}"
     return f"{base}/{operation}"
 
@@ -100,7 +101,8 @@ def aws_device_topics(thing: str, rule_name: str) -> dict[str, list[str]]:
     """What a device may do on AWS IoT, by policy action (terraform/iot.tf builds the device
     policy from the same lists; a test keeps them equal): publish its telemetry (directly or
     through Basic Ingest), its command answers, its shadow updates and gets and its job
-    reports; subscribe to and receive its commands, its shadow's answers and its jobs."""
+    reports; subscribe to and receive its commands, its shadow's answers and its jobs.
+    """
     return {
         "publish": [
             telemetry_topic(thing),

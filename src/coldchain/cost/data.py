@@ -1,5 +1,6 @@
 """The cost model's data files, packaged in :mod:`coldchain.data`: the prices and the figures
-measured on moto (written by ``python -m benchmarks.aws_cost_inputs``)."""
+measured on moto (written by ``python -m benchmarks.aws_cost_inputs``).
+"""
 
 from __future__ import annotations
 

@@ -93,7 +93,8 @@ class Linear:
     """A per-invocation figure: ``fixed + per_message * messages + per_reading * readings``.
 
     The IoT-rule handler gets one message an invocation, so its ``per_message`` is folded
-    into ``fixed``; the Kinesis handler gets a batch of records (messages)."""
+    into ``fixed``; the Kinesis handler gets a batch of records (messages).
+    """
 
     fixed: float = 0.0
     per_message: float = 0.0
@@ -238,7 +239,8 @@ def item_bytes(item: Mapping[str, Mapping[str, Any]]) -> int:
     """An item's size as DynamoDB counts it for capacity units (low-level attribute values):
     each attribute's name in UTF-8 plus its value (strings in UTF-8; numbers about one byte
     per two significant digits plus one; maps and lists 3 bytes plus 1 per element). The
-    100 bytes of storage overhead are not included (:data:`ITEM_OVERHEAD_BYTES`)."""
+    100 bytes of storage overhead are not included (:data:`ITEM_OVERHEAD_BYTES`).
+    """
     return sum(len(name.encode()) + _value_bytes(value) for name, value in item.items())
 
 

@@ -1,5 +1,6 @@
 """The bill's lines, each a quantity times a price: IoT Core, Kinesis, Lambda, the readings
-table, device state, observability, the rest. Pure arithmetic over a :class:`Traffic`."""
+table, device state, observability, the rest. Pure arithmetic over a :class:`Traffic`.
+"""
 
 from __future__ import annotations
 
@@ -208,7 +209,8 @@ def _lambda(
     deployment: Deployment,
 ) -> float:
     """Requests and compute (processor and sweeper); returns the monthly dollars the
-    pessimistic timing would add."""
+    pessimistic timing would add.
+    """
     sweep = measured.sweep
     sweeps = deployment.sweeps_per_month
     out.add(

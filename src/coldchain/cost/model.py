@@ -65,7 +65,8 @@ def cheapest(
 ) -> Bill:
     """The cheapest bill for ``scenario``'s fleet over modes and batch sizes whose upload
     delay stays within ``max_delay_s`` (batch 1 always), and over the capacity modes and
-    table classes ``scenario`` leaves open; its own mode and batch are ignored."""
+    table classes ``scenario`` leaves open; its own mode and batch are ignored.
+    """
     largest = max(1, min(MAX_BATCH, math.floor(max_delay_s / scenario.interval_s)))
     bills = [
         bill(replace(scenario, mode=mode, batch=batch), prices, measured, deployment)

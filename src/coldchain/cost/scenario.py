@@ -199,7 +199,8 @@ def rule_output_bytes(measured: Measured, payload: float) -> float:
 
 def kinesis_invocations_per_second(records_per_second: float, deployment: Deployment) -> float:
     """Batches a second: full batches at a high rate; otherwise each poller (shards times the
-    parallelization factor) invokes with what its batching window gathered."""
+    parallelization factor) invokes with what its batching window gathered.
+    """
     pollers = deployment.kinesis_shards * deployment.kinesis_parallelization
     return max(
         records_per_second / deployment.kinesis_batch_size,

@@ -87,7 +87,8 @@ class Api:
 
     def profile(self) -> dict[str, Any]:
         """The rules the worker runs with (the built-in ones before it has run), and the
-        temperature band they keep cargo in, which the dashboard draws."""
+        temperature band they keep cargo in, which the dashboard draws.
+        """
         profile = self._profile()
         return {**profile_mapping(profile), "band": profile.band}
 

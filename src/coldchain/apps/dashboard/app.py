@@ -108,7 +108,8 @@ class DecisionIn(BaseModel):
 
 class CommandIn(BaseModel):
     """A command for one device; the simulator's devices know ``self-test``, ``set-interval``
-    (``{"seconds": "30"}``) and ``reboot``, and answer any other name with ``rejected``."""
+    (``{"seconds": "30"}``) and ``reboot``, and answer any other name with ``rejected``.
+    """
 
     model_config = ConfigDict(extra="forbid")
     name: str = Field(description="1-64 letters, digits or '-', e.g. self-test")

@@ -39,7 +39,8 @@ _REPLACED: Final = frozenset(name for name, _ in SECURITY_HEADERS)
 
 async def send_error(send: Send, status: int, message: str, close: bool = False) -> None:
     """A complete ``{"error": message}`` response; ``close`` ends the connection after it
-    (for a refused body that was never read, rather than wait for it)."""
+    (for a refused body that was never read, rather than wait for it).
+    """
     body = json.dumps({"error": message}).encode()
     headers = [
         (b"content-type", b"application/json"),

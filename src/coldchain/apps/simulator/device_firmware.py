@@ -2,7 +2,8 @@
 it reports ``IN_PROGRESS``, downloads the image from the signed URL, checks its SHA-256 and
 "applies" it (its readings then carry the new ``firmware_version``); a device told to fail
 (``--firmware-failure-rate``), a refused download or a wrong hash reverts to the rollback
-version and reports ``FAILED`` with the reason."""
+version and reports ``FAILED`` with the reason.
+"""
 
 from __future__ import annotations
 

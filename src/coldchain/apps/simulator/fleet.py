@@ -256,7 +256,8 @@ class Fleet:
 
     def run(self) -> FleetStats:
         """Sample, publish and reconnect until the duration or count is reached (or
-        :meth:`stop`), then drain the buffers. Returns the counters."""
+        :meth:`stop`), then drain the buffers. Returns the counters.
+        """
         options = self.options
         start = self._started = time.monotonic()
         count = len(self._devices)
@@ -299,7 +300,8 @@ class Fleet:
 
     def _housekeeping(self, now: float) -> None:
         """Keepalives and overdue partial batches once a second; the status line every
-        STATUS_EVERY_S."""
+        STATUS_EVERY_S.
+        """
         if now >= self._next_tick:
             batching, hold_s = self.options.batch > 1, self.options.hold_s
             for device in self._devices:

@@ -158,12 +158,12 @@ def simulate(request: SimulateRequest, out: TextIO = sys.stdout) -> FleetStats:
     single = request.devices is None
 
     def print_line(reading: Reading) -> None:
-        print(original_line(reading, datetime.now()), file=out, flush=True)
+        print(original_line(reading, datetime.now().astimezone()), file=out, flush=True)
 
     def print_status(running: Fleet) -> None:
         stats = running.stats
         print(
-            f"[{datetime.now().strftime('%Y-%m-%d %H:%M:%S')}] connected {running.connected}"
+            f"[{datetime.now().astimezone():%Y-%m-%d %H:%M:%S}] connected {running.connected}"
             f"/{len(models)} | sampled {stats.sampled} published {stats.published} acked "
             f"{stats.acked} buffered {running.buffered} dropped {stats.dropped} "
             f"reconnects {stats.reconnects}"
