@@ -18,7 +18,8 @@ float read back is the float written.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -96,6 +97,30 @@ def storage_error(exc: ClientError | BotoCoreError, action: str) -> StorageError
     if isinstance(exc, BotoCoreError) or code in _RETRYABLE:
         return StorageUnavailableError(f"DynamoDB {action} failed: {exc}")
     return StorageError(f"DynamoDB {action} failed: {exc}")
+
+
+@contextmanager
+def translated(action: str) -> Iterator[None]:
+    """DynamoDB's SDK errors as ours (see :func:`storage_error`)."""
+    try:
+        yield
+    except (ClientError, BotoCoreError) as exc:
+        raise storage_error(exc, action) from exc
+
+
+def pages(
+    call: Callable[..., Any], request: Mapping[str, Any], action: str
+) -> Iterator[Mapping[str, Any]]:
+    """Every page of a Query or Scan (``call``), following ``LastEvaluatedKey``."""
+    following = dict(request)
+    while True:
+        with translated(action):
+            page: Mapping[str, Any] = call(**following)
+        yield page
+        last = page.get("LastEvaluatedKey")
+        if not last:
+            return
+        following["ExclusiveStartKey"] = last
 
 
 def reading_item(
@@ -200,7 +225,7 @@ class DynamoReadingStore:
         return Outcome.STORED, None
 
     def _get(self, reading: Reading) -> Reading | None:
-        try:
+        with translated("get_item"):
             found = self._client.get_item(
                 TableName=self._telemetry,
                 Key={
@@ -209,8 +234,6 @@ class DynamoReadingStore:
                 },
                 ConsistentRead=True,
             )
-        except (ClientError, BotoCoreError) as exc:
-            raise storage_error(exc, "get_item") from exc
         item = found.get("Item")
         return item_reading(item) if item else None
 
@@ -261,7 +284,7 @@ class DynamoReadingStore:
             raise storage_error(exc, "update_item") from exc
 
     def recent(self, device_id: str, until: str, limit: int) -> list[Reading]:
-        try:
+        with translated("query"):
             found = self._client.query(
                 TableName=self._telemetry,
                 KeyConditionExpression="#pk = :d AND #ts <= :until",
@@ -271,8 +294,6 @@ class DynamoReadingStore:
                 Limit=limit,
                 ConsistentRead=True,
             )
-        except (ClientError, BotoCoreError) as exc:
-            raise storage_error(exc, "query") from exc
         return [item_reading(item) for item in reversed(found.get("Items", []))]
 
     def between(self, device_id: str, start: str, end: str) -> Iterator[Reading]:
@@ -307,30 +328,12 @@ class DynamoReadingStore:
 
     def _query(self, request: dict[str, Any]) -> Iterator[Reading]:
         """Every page of a query, streamed."""
-        request |= self._page
-        while True:
-            try:
-                page = self._client.query(**request)
-            except (ClientError, BotoCoreError) as exc:
-                raise storage_error(exc, "query") from exc
+        for page in pages(self._client.query, request | self._page, "query"):
             yield from (item_reading(item) for item in page.get("Items", []))
-            last = page.get("LastEvaluatedKey")
-            if not last:
-                return
-            request["ExclusiveStartKey"] = last
 
     def latest(self) -> list[Reading]:
-        items: list[Item] = []
         request: dict[str, Any] = {"TableName": self._devices, "ConsistentRead": True, **self._page}
-        while True:
-            try:
-                page = self._client.scan(**request)
-            except (ClientError, BotoCoreError) as exc:
-                raise storage_error(exc, "scan") from exc
-            items.extend(page.get("Items", []))
-            if not page.get("LastEvaluatedKey"):
-                break
-            request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        items = [i for page in pages(self._client.scan, request, "scan") for i in page["Items"]]
         return sorted((item_reading(item) for item in items), key=lambda r: r.device_id)
 
 
@@ -365,10 +368,8 @@ class DynamoEventStore:
             }
             if event.fleet_id is not None:
                 item["fleet_id"] = {"S": event.fleet_id}
-            try:
+            with translated("put_item"):
                 self._client.put_item(TableName=self._table, Item=item)
-            except (ClientError, BotoCoreError) as exc:
-                raise storage_error(exc, "put_item") from exc
 
     def list(self, device_id: str | None = None, limit: int = 1000) -> list[Event]:
         request: dict[str, Any] = {"TableName": self._table}
@@ -378,20 +379,8 @@ class DynamoEventStore:
                 "ExpressionAttributeNames": {"#pk": EVENTS_PK},
                 "ExpressionAttributeValues": {":d": {"S": device_id}},
             }
-        items: list[Item] = []
-        while True:
-            try:
-                page = (
-                    self._client.query(**request)
-                    if device_id is not None
-                    else self._client.scan(**request)
-                )
-            except (ClientError, BotoCoreError) as exc:
-                raise storage_error(exc, "read events") from exc
-            items.extend(page.get("Items", []))
-            if not page.get("LastEvaluatedKey"):
-                break
-            request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        call = self._client.query if device_id is not None else self._client.scan
+        items = [i for page in pages(call, request, "read events") for i in page.get("Items", [])]
         events = [
             Event(
                 EventKind(str(item["kind"]["S"])),
@@ -526,12 +515,10 @@ class DynamoAlarmStore:
         self._clock = clock or SystemClock()
 
     def get(self, alarm_id: str) -> Alarm | None:
-        try:
+        with translated("get_item"):
             found = self._client.get_item(
                 TableName=self._table, Key={ALARMS_PK: {"S": alarm_id}}, ConsistentRead=True
             )
-        except (ClientError, BotoCoreError) as exc:
-            raise storage_error(exc, "get_item") from exc
         item = found.get("Item")
         return None if item is None else _item_alarm(item)
 
@@ -544,29 +531,17 @@ class DynamoAlarmStore:
                     acknowledgement=old.acknowledgement,
                     last_notified_at=alarm.last_notified_at or old.last_notified_at,
                 )
-            try:
+            with translated("put_item"):
                 self._client.put_item(TableName=self._table, Item=_alarm_item(alarm))
-            except (ClientError, BotoCoreError) as exc:
-                raise storage_error(exc, "put_item") from exc
 
     def delete(self, alarm_ids: Sequence[str]) -> None:
         for alarm_id in alarm_ids:
-            try:
+            with translated("delete_item"):
                 self._client.delete_item(TableName=self._table, Key={ALARMS_PK: {"S": alarm_id}})
-            except (ClientError, BotoCoreError) as exc:
-                raise storage_error(exc, "delete_item") from exc
 
     def _all(self, request: dict[str, Any]) -> list[Alarm]:
-        alarms: list[Alarm] = []
-        while True:
-            try:
-                page = self._client.query(**request)
-            except (ClientError, BotoCoreError) as exc:
-                raise storage_error(exc, "read alarms") from exc
-            alarms.extend(_item_alarm(item) for item in page.get("Items", []))
-            if not page.get("LastEvaluatedKey"):
-                return alarms
-            request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        found = pages(self._client.query, request, "read alarms")
+        return [_item_alarm(item) for page in found for item in page.get("Items", [])]
 
     def for_device(self, device_id: str, since: datetime) -> list[Alarm]:
         found = self._all(self._index(ALARMS_DEVICE_INDEX, "device_id", device_id))
@@ -654,7 +629,7 @@ class DynamoDeviceStateStore:
 
     def get_many(self, device_ids: Sequence[str]) -> dict[str, DeviceState]:
         found: dict[str, DeviceState] = {}
-        try:
+        with translated("batch_get_item"):
             for start in range(0, len(device_ids), 100):
                 keys: list[Any] = [{DEVICES_PK: {"S": d}} for d in device_ids[start : start + 100]]
                 request: dict[str, Any] = {self._table: {"Keys": keys, "ConsistentRead": True}}
@@ -665,8 +640,6 @@ class DynamoDeviceStateStore:
                             state = _item_state(item)
                             found[state.device_id] = state
                     request = cast("dict[str, Any]", answer.get("UnprocessedKeys") or {})
-        except (ClientError, BotoCoreError) as exc:
-            raise storage_error(exc, "batch_get_item") from exc
         return found
 
     def put(self, state: DeviceState, expected_version: int) -> None:
@@ -727,18 +700,10 @@ class DynamoDeviceStateStore:
             raise storage_error(exc, "update_item") from exc
 
     def all(self) -> Iterator[DeviceState]:
-        request: dict[str, Any] = {"TableName": self._table}
-        while True:
-            try:
-                page = self._client.scan(**request)
-            except (ClientError, BotoCoreError) as exc:
-                raise storage_error(exc, "scan") from exc
+        for page in pages(self._client.scan, {"TableName": self._table}, "scan"):
             for item in page.get("Items", []):
                 if STATE_ATTRIBUTE in item:
                     yield _item_state(item)
-            if "LastEvaluatedKey" not in page:
-                return
-            request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
 
 def _item_state(item: Item) -> DeviceState:

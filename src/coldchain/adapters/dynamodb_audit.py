@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from coldchain.adapters.dynamodb import storage_error
+from coldchain.adapters.dynamodb import pages, storage_error
 from coldchain.core.audit import AuditRecord, record_from_document
 from coldchain.core.errors import StateConflictError
 from coldchain.core.timestamps import to_canonical
@@ -96,14 +96,8 @@ class DynamoAuditLog:
     def _query(self, limit: int | None = None, **request: Any) -> list[AuditRecord]:
         """Every page of a Query (at most ``limit`` records)."""
         out: list[AuditRecord] = []
-        try:
-            while True:
-                page = self._client.query(TableName=self._table, **request)
-                out += [record_from_document(json.loads(i["document"]["S"])) for i in page["Items"]]
-                start = page.get("LastEvaluatedKey")
-                if not start or (limit is not None and len(out) >= limit):
-                    break
-                request["ExclusiveStartKey"] = start
-        except (ClientError, BotoCoreError) as exc:
-            raise storage_error(exc, "query") from exc
+        for page in pages(self._client.query, {"TableName": self._table, **request}, "query"):
+            out += [record_from_document(json.loads(i["document"]["S"])) for i in page["Items"]]
+            if limit is not None and len(out) >= limit:
+                break
         return out if limit is None else out[:limit]

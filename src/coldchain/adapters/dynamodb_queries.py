@@ -9,8 +9,6 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Final, cast
 
-from botocore.exceptions import BotoCoreError, ClientError
-
 from coldchain.adapters.dynamodb import (
     DEVICES_PK,
     DEVICES_REGISTRY_INDEX,
@@ -19,7 +17,8 @@ from coldchain.adapters.dynamodb import (
     TELEMETRY_PK,
     TELEMETRY_SK,
     item_reading,
-    storage_error,
+    pages,
+    translated,
 )
 from coldchain.core.timestamps import to_canonical
 
@@ -46,16 +45,8 @@ class DynamoReadModel:
             "ExpressionAttributeNames": {"#k": DEVICES_REGISTRY_KEY},
             "ExpressionAttributeValues": {":k": {"S": DEVICES_REGISTRY_VALUE}},
         }
-        ids: list[str] = []
-        while True:
-            try:
-                page = self._client.query(**request)
-            except (ClientError, BotoCoreError) as exc:
-                raise storage_error(exc, "query") from exc
-            ids += [str(item[DEVICES_PK]["S"]) for item in page.get("Items", [])]
-            if not page.get("LastEvaluatedKey"):
-                return sorted(ids)
-            request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        found = pages(self._client.query, request, "query")
+        return sorted(str(item[DEVICES_PK]["S"]) for page in found for item in page["Items"])
 
     def devices(self) -> list[dict[str, Any]]:
         """Every device with its newest reading, first and last time and reading count (the
@@ -66,7 +57,7 @@ class DynamoReadModel:
 
     def _items(self, device_ids: Sequence[str]) -> list[Any]:
         items: list[Any] = []
-        try:
+        with translated("batch_get_item"):
             for start in range(0, len(device_ids), _BATCH_GET):
                 keys = [{DEVICES_PK: {"S": d}} for d in device_ids[start : start + _BATCH_GET]]
                 request: dict[str, Any] = {self._devices: {"Keys": keys}}
@@ -74,8 +65,6 @@ class DynamoReadModel:
                     answer = self._client.batch_get_item(RequestItems=request)
                     items += answer["Responses"].get(self._devices, [])
                     request = cast("dict[str, Any]", answer.get("UnprocessedKeys") or {})
-        except (ClientError, BotoCoreError) as exc:
-            raise storage_error(exc, "batch_get_item") from exc
         return [item for item in items if "last_ts" in item]
 
     @staticmethod
@@ -110,13 +99,6 @@ class DynamoReadModel:
             },
             "Select": "COUNT",
         }
-        total = 0
-        while True:
-            try:
-                page = self._client.query(**request)
-            except (ClientError, BotoCoreError) as exc:
-                raise storage_error(exc, "query") from exc
-            total += page.get("Count", 0)
-            if not page.get("LastEvaluatedKey"):
-                return total
-            request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        return sum(
+            int(page.get("Count", 0)) for page in pages(self._client.query, request, "query")
+        )

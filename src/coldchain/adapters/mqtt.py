@@ -25,7 +25,7 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
-from coldchain.core.errors import ConfigurationError
+from coldchain.core.errors import ConnectError
 from coldchain.core.messages import Message
 
 log = logging.getLogger(__name__)
@@ -42,10 +42,6 @@ class Delivery:
     mid: int
     qos: int
     connection: int
-
-
-class ConnectError(ConfigurationError):
-    """The broker refused the connection or could not be reached."""
 
 
 class MqttConsumer:

@@ -21,7 +21,7 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
-from coldchain.adapters.mqtt import ConnectError
+from coldchain.core.errors import ConnectError
 
 AckCallback = Callable[[int, int], None]
 """Called with (mid, reason code) when the broker acknowledges a publish."""

@@ -13,11 +13,9 @@ from collections.abc import Sequence
 from email.message import EmailMessage
 from typing import Any, Protocol
 
+from coldchain.core.errors import DeliveryError
+
 log = logging.getLogger("coldchain.alarms")
-
-
-class DeliveryError(Exception):
-    """A channel could not deliver; the outbox will try again later."""
 
 
 class Channel(Protocol):

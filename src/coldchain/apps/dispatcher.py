@@ -15,9 +15,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Final
 
-from coldchain.adapters.notify import Channel, DeliveryError
+from coldchain.adapters.notify import Channel
 from coldchain.adapters.sqlite import SqliteDatabase, SqliteOutbox
-from coldchain.core.errors import StorageError
+from coldchain.core.errors import DeliveryError, StorageError
 from coldchain.core.rules import Severity
 
 log = logging.getLogger("coldchain.dispatcher")

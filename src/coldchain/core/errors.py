@@ -2,13 +2,16 @@
 
 ColdchainError
 ├── ValidationError        a payload or argument that breaks the rules (carries every issue)
+├── BadRequestError        a request parameter the dashboard API cannot use (HTTP 400)
 ├── ConfigurationError     settings, profiles or files that cannot be used
-│   └── AlreadyRunningError       another process holds this data folder (or port)
+│   ├── AlreadyRunningError       another process holds this data folder (or port)
+│   └── ConnectError              the broker refused us or cannot be reached at start
 ├── StorageError           a store could not do what was asked (adapters translate SDK errors)
 │   ├── StorageUnavailableError   the store is down or read-only; retry later
 │   ├── StoreLostError            the database file was deleted or replaced under us
 │   └── StateConflictError        a device's state changed since it was read; retry
 ├── BrokerError            the MQTT broker cannot be reached or refused a request
+├── DeliveryError          a notification channel could not deliver; the outbox retries
 ├── NotFoundError          a device, alarm or dead letter that does not exist
 ├── PkiError               certificates and keys that cannot be made or read
 ├── AuthenticationError    no valid credentials: unknown name, wrong password, expired session
@@ -85,3 +88,15 @@ class AuthenticationError(ColdchainError):
 
 class PermissionDeniedError(ColdchainError):
     """An authenticated user whose role does not allow the action."""
+
+
+class BadRequestError(ColdchainError):
+    """A request parameter the dashboard API cannot use (a 400: the message says which)."""
+
+
+class ConnectError(ConfigurationError):
+    """The broker refused the connection or could not be reached."""
+
+
+class DeliveryError(ColdchainError):
+    """A notification channel could not deliver; the outbox will try again later."""

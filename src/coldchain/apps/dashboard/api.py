@@ -36,7 +36,7 @@ from coldchain.core.audit import next_record
 from coldchain.core.commands import new_command
 from coldchain.core.device_state import with_live_figures
 from coldchain.core.device_status import DeviceStatus, device_status
-from coldchain.core.errors import NotFoundError
+from coldchain.core.errors import BadRequestError, NotFoundError
 from coldchain.core.jobs import Execution, Job
 from coldchain.core.shadow import Shadow
 from coldchain.core.shipments import Decision, Shipments, ShipmentStatus
@@ -47,10 +47,6 @@ MAX_POINTS: Final = 2000
 DEVICE_COMMANDS: Final = 10  # the newest commands a device's page shows
 DEVICE_JOBS: Final = 10  # and its newest job executions
 COMMAND_SUBJECT: Final = "command/"  # audit subjects: command/<command_id>
-
-
-class BadRequestError(Exception):
-    """A 400: the message says which parameter and why."""
 
 
 def _optional_time(value: object, name: str) -> datetime | None:

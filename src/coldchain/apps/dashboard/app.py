@@ -30,10 +30,11 @@ from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from coldchain.adapters.sqlite import SqliteDatabase
 from coldchain.apps.accounts import Accounts
-from coldchain.apps.dashboard.api import Api, BadRequestError
+from coldchain.apps.dashboard.api import Api
 from coldchain.apps.dashboard.guard import RequestGuard, SecurityHeaders
 from coldchain.core.errors import (
     AuthenticationError,
+    BadRequestError,
     NotFoundError,
     PermissionDeniedError,
     StorageError,

@@ -36,13 +36,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Final
 
-from coldchain.adapters.mqtt import ConnectError
 from coldchain.adapters.mqtt_device import DeviceLink, LinkState
 from coldchain.apps.simulator.batching import encode_batch, encode_reading
 from coldchain.apps.simulator.device_commands import DeviceCommands
 from coldchain.apps.simulator.device_config import DeviceConfig
 from coldchain.apps.simulator.device_firmware import run_job
 from coldchain.core.device_model import DeviceModel
+from coldchain.core.errors import ConnectError
 from coldchain.core.reading import Reading
 from coldchain.core.topics import (
     command_request_topic,
