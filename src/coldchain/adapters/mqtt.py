@@ -15,7 +15,6 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any, Final
 
 import paho.mqtt.client as mqtt
@@ -25,8 +24,10 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
+from coldchain.adapters.clock import SystemClock
 from coldchain.core.errors import ConnectError
 from coldchain.core.messages import Message
+from coldchain.core.ports import Clock
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +58,9 @@ class MqttConsumer:
         *,
         keepalive_s: int = 30,
         session_expiry_s: int = SESSION_EXPIRY_S,
+        clock: Clock | None = None,
     ) -> None:
+        self._clock = clock or SystemClock()
         self._host, self._port = host, port
         self._subscriptions = (
             [subscription] if isinstance(subscription, str) else list(subscription)
@@ -133,7 +136,7 @@ class MqttConsumer:
         self._subscribed.set()
 
     def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
-        received = datetime.now(UTC)
+        received = self._clock.now()
         with self._lock:
             connection = self._connection
         self._inbox.put(

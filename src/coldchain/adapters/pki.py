@@ -30,7 +30,7 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Final, Literal
 
@@ -39,7 +39,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from coldchain.adapters.clock import SystemClock
 from coldchain.core.errors import PkiError
+from coldchain.core.ports import Clock
 from coldchain.core.timestamps import parse_iso, to_canonical
 from coldchain.core.topics import is_device_id
 
@@ -79,8 +81,9 @@ class IssuedCertificate:
 class LocalPki:
     """The local CA, the certificates it issues and the index of every serial."""
 
-    def __init__(self, directory: str | Path) -> None:
+    def __init__(self, directory: str | Path, clock: Clock | None = None) -> None:
         self.directory = Path(directory)
+        self._clock = clock or SystemClock()
         self._cache: tuple[tuple[int, int, int], list[IssuedCertificate]] | None = None
 
     @property
@@ -129,7 +132,7 @@ class LocalPki:
 
     def names(self, kind: Kind, now: datetime | None = None) -> list[str]:
         """Names of ``kind`` holding at least one certificate that is not revoked."""
-        moment = now or datetime.now(UTC)
+        moment = now or self._clock.now()
         return sorted(
             {c.name for c in self.certificates() if c.kind == kind and not c.revoked(moment)}
         )
@@ -226,7 +229,7 @@ class LocalPki:
             entries = self.certificates()
             if not any(entry.name == name for entry in entries):
                 raise PkiError(f"no certificate for {name!r} in {self.directory}")
-            now = datetime.now(UTC)
+            now = self._clock.now()
             revoked = [e.serial for e in entries if e.name == name and not e.revoked(now)]
             _write_index(
                 self.index_file,
@@ -247,7 +250,7 @@ class LocalPki:
         with self._locked():
             before = self.crl.read_bytes() if self.crl.exists() else b""
             listed = _crl_serials(before)
-            due = {c.serial for c in self.certificates() if c.revoked(datetime.now(UTC))}
+            due = {c.serial for c in self.certificates() if c.revoked(self._clock.now())}
             if listed == due and before:
                 return False
             self._write_crl()
@@ -289,7 +292,7 @@ class LocalPki:
     def _create_ca(self) -> None:
         key = ec.generate_private_key(ec.SECP256R1())
         name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "coldchain local CA")])
-        now = datetime.now(UTC)
+        now = self._clock.now()
         cert = (
             x509.CertificateBuilder()
             .subject_name(name)
@@ -324,7 +327,7 @@ class LocalPki:
     def _write_crl(self) -> None:
         """The CRL, signed by the CA, valid for a year: every serial revoked by now."""
         ca_cert, ca_key = self._load_ca()
-        now = datetime.now(UTC)
+        now = self._clock.now()
         builder = (
             x509.CertificateRevocationListBuilder()
             .issuer_name(ca_cert.subject)
@@ -354,12 +357,16 @@ class LocalPki:
         not_before: datetime | None = None,
         grace: timedelta = timedelta(0),
     ) -> list[Path]:
-        if target.cert.exists() and target.key.exists() and _still_valid(target.cert):
+        if (
+            target.cert.exists()
+            and target.key.exists()
+            and _still_valid(target.cert, self._clock.now())
+        ):
             self._adopt(common_name, kind, target.cert)
             return []
         ca_cert, ca_key = self._load_ca()
         key = ec.generate_private_key(ec.SECP256R1())
-        now = not_before + timedelta(minutes=5) if not_before else datetime.now(UTC)
+        now = not_before + timedelta(minutes=5) if not_before else self._clock.now()
         usage = ExtendedKeyUsageOID.SERVER_AUTH if server else ExtendedKeyUsageOID.CLIENT_AUTH
         builder = (
             x509.CertificateBuilder()
@@ -396,7 +403,7 @@ class LocalPki:
 
     def _record(self, name: str, kind: Kind, cert: x509.Certificate, grace: timedelta) -> None:
         """Add ``cert`` to the index; earlier certificates of ``name`` end after ``grace``."""
-        revoke_at = datetime.now(UTC) + grace
+        revoke_at = self._clock.now() + grace
         earlier = self.certificates()
         entries = [
             _with_revocation(entry, revoke_at)
@@ -489,12 +496,12 @@ def make_csr(device_id: str, directory: str | Path) -> tuple[Path, Path]:
     return key_path, csr_path
 
 
-def _still_valid(cert_path: Path) -> bool:
+def _still_valid(cert_path: Path, now: datetime) -> bool:
     try:
         cert = x509.load_pem_x509_certificate(cert_path.read_bytes())
     except ValueError:
         return False
-    return cert.not_valid_after_utc > datetime.now(UTC) + timedelta(days=1)
+    return cert.not_valid_after_utc > now + timedelta(days=1)
 
 
 def _write_key(path: Path, key: ec.EllipticCurvePrivateKey) -> None:

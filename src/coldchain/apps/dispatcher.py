@@ -11,13 +11,15 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Final
 
+from coldchain.adapters.clock import SystemClock
 from coldchain.adapters.notify import Channel
 from coldchain.adapters.sqlite import SqliteDatabase, SqliteOutbox
 from coldchain.core.errors import DeliveryError, StorageError
+from coldchain.core.ports import Clock
 from coldchain.core.rules import Severity
 
 log = logging.getLogger("coldchain.dispatcher")
@@ -32,7 +34,9 @@ class Dispatcher:
         db_path: Path,
         channels: Sequence[tuple[Channel, Severity]],
         poll_s: float = 0.5,
+        clock: Clock | None = None,
     ) -> None:
+        self._clock = clock or SystemClock()
         self._db_path = db_path
         self._channels = {channel.name: channel for channel, _ in channels}
         self.minimums = {channel.name: minimum for channel, minimum in channels}
@@ -64,7 +68,7 @@ class Dispatcher:
     def deliver_due(self, outbox: SqliteOutbox) -> int:
         """Try every due item once; returns how many were delivered."""
         delivered = 0
-        for item in outbox.due(datetime.now(UTC)):
+        for item in outbox.due(self._clock.now()):
             channel = self._channels.get(item.channel)
             if channel is None:
                 outbox.failed(item.id, f"no channel {item.channel!r} configured", None)
@@ -75,10 +79,10 @@ class Dispatcher:
                 attempts = item.attempts + 1
                 retry = None
                 if attempts < MAX_ATTEMPTS:
-                    retry = datetime.now(UTC) + timedelta(seconds=min(300, 2 ** (attempts - 1)))
+                    retry = self._clock.now() + timedelta(seconds=min(300, 2 ** (attempts - 1)))
                 log.warning("%s: %s (attempt %d)", item.channel, exc, attempts)
                 outbox.failed(item.id, str(exc), retry)
                 continue
-            outbox.delivered(item.id, datetime.now(UTC))
+            outbox.delivered(item.id, self._clock.now())
             delivered += 1
         return delivered

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import functools
 from collections import Counter
-from datetime import UTC, datetime
 from typing import Any, Final
 
 import boto3
@@ -26,6 +25,7 @@ from aws_lambda_powertools.utilities.data_classes.kinesis_stream_event import (
 )
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from coldchain.adapters.clock import SystemClock
 from coldchain.adapters.iot_rule_output import (
     message_from_rule_output,
 )
@@ -34,6 +34,7 @@ from coldchain.config import AwsSettings
 from coldchain.core.events import Event, EventKind
 from coldchain.core.messages import DeadLetter, DeadLetterKind, Outcome
 from coldchain.core.notifications import Notification
+from coldchain.core.ports import Clock
 from coldchain.core.processing import Result
 
 SERVICE: Final = "coldchain-processor"
@@ -73,6 +74,7 @@ logger = Logger(service=SERVICE)
 metrics = Metrics(namespace=NAMESPACE, service=SERVICE)
 
 
+CLOCK: Clock = SystemClock()  # tests put a FixedClock here
 STATE_RETRIES = 5  # another invocation advanced the same device meanwhile: reload, reapply
 
 
@@ -89,7 +91,7 @@ def _handle(documents: list[dict[str, Any]]) -> list[Result]:
     themselves are stored idempotently).
     """
     messages = [message_from_rule_output(document) for document in documents]
-    done = _wiring().ingest.run_retrying(messages, datetime.now(UTC), STATE_RETRIES)
+    done = _wiring().ingest.run_retrying(messages, CLOCK.now(), STATE_RETRIES)
     for result in done.results:
         _record(result)
     for event in done.events:
@@ -210,9 +212,7 @@ def _kinesis_documents(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
             continue
         reason = "Kinesis record is not a JSON object"
         raw = record.kinesis.data_as_bytes()
-        rejected.append(
-            DeadLetter(DeadLetterKind.REJECTED, "kinesis", raw, datetime.now(UTC), reason)
-        )
+        rejected.append(DeadLetter(DeadLetterKind.REJECTED, "kinesis", raw, CLOCK.now(), reason))
     if rejected:
         _wiring().dead_letters.put_many(rejected)
         metrics.add_metric(
@@ -245,7 +245,7 @@ def sweep_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, in
     """Every minute (EventBridge): per-device silence, reminders for critical alarms, and
     the fleet's silent-device count (one metric, whatever the fleet's size).
     """
-    swept = _wiring().ingest.sweep(datetime.now(UTC))
+    swept = _wiring().ingest.sweep(CLOCK.now())
     for note in swept.notifications:
         _record_notification(note)
     if not swept.notifications:

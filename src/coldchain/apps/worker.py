@@ -14,8 +14,8 @@ import time
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
+from coldchain.adapters.clock import SystemClock
 from coldchain.adapters.mqtt import Delivery, MqttConsumer
 from coldchain.adapters.sqlite import (
     SqliteDatabase,
@@ -25,6 +25,7 @@ from coldchain.apps.local_ingest import local_ingest
 from coldchain.core.alarm_profile import AlarmProfile, default_profile
 from coldchain.core.errors import StorageError, StoreLostError
 from coldchain.core.messages import DeadLetter, DeadLetterKind, Message
+from coldchain.core.ports import Clock
 from coldchain.core.processing import Result
 from coldchain.core.profile import DEFAULT_PROFILE, Profile
 from coldchain.core.rules import Severity
@@ -56,7 +57,9 @@ class Worker:
         options: WorkerOptions | None = None,
         alarm_profile: AlarmProfile | None = None,
         channels: dict[str, Severity] | None = None,
+        clock: Clock | None = None,
     ) -> None:
+        self._clock = clock or SystemClock()
         self._consumer = consumer
         self._db = db
         self._dead_letters = SqliteDeadLetterStore(db)
@@ -117,8 +120,9 @@ class Worker:
         """Silence and reminders; a store outage only delays them to the next sweep."""
         try:
             with self._db.transaction():
-                swept = self._ingest.sweep(datetime.now(UTC))
-                self.counts["dead_letters_expired"] += self._dead_letters.expire(datetime.now(UTC))
+                now = self._clock.now()
+                swept = self._ingest.sweep(now)
+                self.counts["dead_letters_expired"] += self._dead_letters.expire(now)
         except StoreLostError:
             raise
         except StorageError as exc:
@@ -129,7 +133,7 @@ class Worker:
 
     def _process_and_evaluate(self, messages: Sequence[Message]) -> list[Result]:
         """The ingest step, in the caller's transaction (the unit of work)."""
-        done = self._ingest.run(messages, datetime.now(UTC))
+        done = self._ingest.run(messages, self._clock.now())
         self.counts.update(f"alarms_{note.kind.value}" for note in done.notifications)
         self.counts["repairs"] += done.repairs
         self.counts["events"] += len(done.events)

@@ -33,9 +33,9 @@ import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any, Final
 
+from coldchain.adapters.clock import SystemClock
 from coldchain.adapters.mqtt_device import DeviceLink, LinkState
 from coldchain.apps.simulator.batching import encode_batch, encode_reading
 from coldchain.apps.simulator.device_commands import DeviceCommands
@@ -43,6 +43,7 @@ from coldchain.apps.simulator.device_config import DeviceConfig
 from coldchain.apps.simulator.device_firmware import run_job
 from coldchain.core.device_model import DeviceModel
 from coldchain.core.errors import ConnectError
+from coldchain.core.ports import Clock
 from coldchain.core.reading import Reading
 from coldchain.core.topics import (
     command_request_topic,
@@ -186,7 +187,9 @@ class Fleet:
         on_publish: PublishHook | None = None,
         seed: int = 0,
         on_status: StatusHook | None = None,
+        clock: Clock | None = None,
     ) -> None:
+        self._clock = clock or SystemClock()
         self.options = options
         self.stats = FleetStats()
         self._on_publish = on_publish
@@ -325,7 +328,7 @@ class Fleet:
                 if all(d.done_sampling for d in self._devices):
                     self._stopping = True
                 continue
-            at = datetime.now(UTC)
+            at = self._clock.now()
             reading = device.model.sample(at)
             self.stats.sampled += 1
             if len(device.buffer) >= options.buffer_size:
@@ -358,7 +361,7 @@ class Fleet:
             device.reconnect_queued = False
             if device.link is not None or (self._stopping and not device.buffer):
                 continue
-            if not device.model.link_up(datetime.now(UTC)):
+            if not device.model.link_up(self._clock.now()):
                 self._queue_connect(device, now + TICK_S)  # the outage scenario: try again
                 continue
             self._connect(device, now)
@@ -492,7 +495,7 @@ class Fleet:
                 log.info("%s: configuration %s", device_id, device.config.applied[-1])
             return
         assert device.commands is not None
-        response, action = device.commands.handle(payload, datetime.now(UTC))
+        response, action = device.commands.handle(payload, self._clock.now())
         if response is not None and link is not None:
             link.publish(command_response_topic(device_id), response)
         if action.interval_s is not None:
