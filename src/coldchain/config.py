@@ -10,15 +10,14 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
-from coldchain.core.alarm_profile import (
-    AlarmProfile,
-    default_profile,
-    parse_profile,
-    profile_from_mapping,
-)
 from coldchain.core.errors import ConfigurationError
+
+# A profile's rules load pydantic, which Settings (every command's start) does not need: the
+# functions that read a profile import it.
+if TYPE_CHECKING:
+    from coldchain.core.alarm_profile import AlarmProfile
 
 ENV_HOME: Final = "COLDCHAIN_HOME"
 ENV_DB: Final = "COLDCHAIN_DB"
@@ -37,6 +36,19 @@ ENV_TTL_DAYS: Final = "COLDCHAIN_TTL_DAYS"
 ENV_ALARMS_TABLE: Final = "COLDCHAIN_ALARMS_TABLE"
 ENV_ALARM_TOPIC_ARN: Final = "COLDCHAIN_ALARM_TOPIC_ARN"
 ENV_ALARM_PROFILE: Final = "COLDCHAIN_ALARM_PROFILE"
+
+# The original simulator's variables (the seed's device, and its README), still honoured by
+# `coldchain simulate`; a command-line option wins over each.
+ENV_SIMULATOR: Final = {
+    "endpoint": "IOT_ENDPOINT",
+    "cert": "CERT_PATH",
+    "key": "KEY_PATH",
+    "ca": "CA_PATH",
+    "device_id": "DEVICE_ID",
+    "fleet_id": "FLEET_ID",
+    "firmware_version": "FIRMWARE_VERSION",
+    "interval": "PUBLISH_INTERVAL_S",
+}
 
 DEFAULT_HOME: Final = ".coldchain"
 DEFAULT_MQTT_HOST: Final = "127.0.0.1"
@@ -96,6 +108,12 @@ class Settings:
         return self.db_path if self.db_path is not None else self.home / "coldchain.db"
 
 
+def _default_profile() -> AlarmProfile:
+    from coldchain.core.alarm_profile import default_profile  # noqa: PLC0415 - pydantic, see the top
+
+    return default_profile()
+
+
 @dataclass(frozen=True, slots=True)
 class AwsSettings:
     """What the Lambda handlers need: table names, the dead-letter queue, the TTL."""
@@ -107,7 +125,7 @@ class AwsSettings:
     alarms_table: str
     alarm_topic_arn: str
     ttl_days: int = 90
-    alarm_profile: AlarmProfile = field(default_factory=default_profile)
+    alarm_profile: AlarmProfile = field(default_factory=_default_profile)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> AwsSettings:
@@ -141,7 +159,7 @@ class AwsSettings:
             ttl_days=int(ttl_text),
             alarm_profile=profile_from_text(env[ENV_ALARM_PROFILE], ENV_ALARM_PROFILE)
             if env.get(ENV_ALARM_PROFILE)
-            else default_profile(),
+            else _default_profile(),
         )
 
 
@@ -152,6 +170,11 @@ def profile_from_text(text: str, source: str) -> AlarmProfile:
     Raises:
         ConfigurationError: not valid, naming the rule and field that is wrong.
     """
+    from coldchain.core.alarm_profile import (  # noqa: PLC0415 - pydantic, see the top
+        parse_profile,
+        profile_from_mapping,
+    )
+
     if text.lstrip().startswith("{"):
         try:
             document = json.loads(text)
@@ -173,3 +196,9 @@ def load_profile_file(path: Path) -> AlarmProfile:
     except OSError as exc:
         raise ConfigurationError(f"cannot read profile {path}: {exc.strerror}") from None
     return profile_from_text(text, str(path))
+
+
+def simulator_environment(environ: Mapping[str, str] | None = None) -> dict[str, str | None]:
+    """The original simulator's variables by our option names (None when unset)."""
+    env = os.environ if environ is None else environ
+    return {option: env.get(variable) or None for option, variable in ENV_SIMULATOR.items()}

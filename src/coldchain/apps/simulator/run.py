@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import ssl
 import sys
@@ -16,6 +15,7 @@ from typing import Final, TextIO
 from coldchain.adapters import dynsec
 from coldchain.adapters.pki import LocalPki
 from coldchain.apps.simulator.fleet import Fleet, FleetOptions, FleetStats
+from coldchain.config import simulator_environment
 from coldchain.core.batches import MAX_READINGS
 from coldchain.core.device_model import DeviceModel, Scenario, scenario_mix
 from coldchain.core.errors import ConfigurationError
@@ -24,14 +24,6 @@ from coldchain.core.topics import telemetry_topic
 from coldchain.tls import client_context
 
 # The original reference simulator's environment variables; flags override them.
-ENV_ENDPOINT: Final = "IOT_ENDPOINT"
-ENV_CERT: Final = "CERT_PATH"
-ENV_KEY: Final = "KEY_PATH"
-ENV_CA: Final = "CA_PATH"
-ENV_DEVICE_ID: Final = "DEVICE_ID"
-ENV_FLEET_ID: Final = "FLEET_ID"
-ENV_FIRMWARE: Final = "FIRMWARE_VERSION"
-ENV_INTERVAL: Final = "PUBLISH_INTERVAL_S"
 DEFAULT_DEVICE_ID: Final = "cold-chain-sim-01"
 MQTTS_PORT: Final = 8883
 
@@ -65,18 +57,10 @@ class SimulateRequest:
 
 
 def env_defaults(environ: Mapping[str, str] | None = None) -> dict[str, str | None]:
-    """The original simulator's variables, by our option names."""
-    env = os.environ if environ is None else environ
-    return {
-        "endpoint": env.get(ENV_ENDPOINT),
-        "cert": env.get(ENV_CERT),
-        "key": env.get(ENV_KEY),
-        "ca": env.get(ENV_CA),
-        "device_id": env.get(ENV_DEVICE_ID),
-        "fleet_id": env.get(ENV_FLEET_ID),
-        "firmware_version": env.get(ENV_FIRMWARE),
-        "interval": env.get(ENV_INTERVAL),
-    }
+    """The original simulator's variables, by our option names (read in config.py; an option
+    on the command line wins over them).
+    """
+    return simulator_environment(environ)
 
 
 def original_line(reading: Reading, when: datetime) -> str:
