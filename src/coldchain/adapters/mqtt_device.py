@@ -170,6 +170,11 @@ class DeviceLink:
             raise ConnectError(f"TLS with {target} failed: {exc.reason or exc}") from None
         except (TimeoutError, OSError) as exc:
             raise ConnectError(f"cannot connect to {target}: {exc.strerror or exc}") from None
+        if self._client.socket() is None:  # TLS went through, then the broker hung up
+            raise ConnectError(
+                f"{target}: the broker closed the connection before accepting it "
+                "(certificate not trusted, revoked, or not authorised)"
+            )
         self.state = LinkState.CONNECTING
 
     def fileno(self) -> int:
