@@ -147,6 +147,17 @@ resource "aws_iot_thing_principal_attachment" "device" {
 # The topic rule: every telemetry message to the processor (or the stream), and what the
 # rules engine cannot deliver (including payloads that are not JSON) to the DLQ.
 # ---------------------------------------------------------------------------------------------
+locals {
+  # Must match coldchain.core.topics and coldchain.adapters.iot_rule_output (tests check it).
+  telemetry_filter = "dt/coldchain/+/telemetry"
+  # The device's exact bytes (base64), the topic and the arrival time: the processor validates
+  # the same bytes the local worker does, and a non-JSON payload reaches it.
+  payload_field     = "coldchain_payload_b64"
+  topic_field       = "coldchain_topic"
+  received_at_field = "coldchain_received_at_ms"
+  rule_sql          = "SELECT encode(*, 'base64') AS ${local.payload_field}, topic() AS ${local.topic_field}, timestamp() AS ${local.received_at_field} FROM '${local.telemetry_filter}'"
+}
+
 resource "aws_iot_topic_rule" "telemetry" {
   name        = local.rule_name
   description = "Cold chain telemetry to the processor"
