@@ -45,6 +45,7 @@ bench: bootstrap
 	$(BIN)/python -m benchmarks.repair_rate --devices 60 --interval 0.5 --duration 90
 	$(BIN)/python -m benchmarks.storage --devices 100 --days 7
 	$(BIN)/python -m benchmarks.lambda_cost
+	$(BIN)/python -m benchmarks.cli_startup --runs 21
 
 ## The whole suite: lint, types, then unit, functional and integration tests.
 test: bootstrap $(CHECKOV_STAMP) lint typecheck

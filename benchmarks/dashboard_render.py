@@ -25,7 +25,7 @@ from selenium.webdriver.support.ui import WebDriverWait
 from benchmarks.report import write_section
 from coldchain.adapters.passwords import Argon2Passwords
 from coldchain.adapters.sqlite import SqliteAlarmStore, SqliteDatabase
-from coldchain.adapters.sqlite_auth import auth_path
+from coldchain.adapters.sqlite.auth import auth_path
 from coldchain.apps.accounts import open_accounts
 from coldchain.apps.dashboard.server import Dashboard, ServerConfig
 from coldchain.core.alarms import Alarm, AlarmState, alarm_id

@@ -19,7 +19,7 @@ import sys
 from pathlib import Path
 
 from benchmarks.report import write_section
-from coldchain.apps.aws_cost_cli import command_line
+from coldchain.apps.cli.aws_cost import command_line
 from coldchain.cost.data import load_measured, load_prices
 from coldchain.cost.inputs import Measured, Prices
 from coldchain.cost.model import bill, cheapest

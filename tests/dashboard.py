@@ -15,7 +15,7 @@ import httpx
 from argon2 import PasswordHasher
 
 from coldchain.adapters.passwords import Argon2Passwords
-from coldchain.adapters.sqlite_auth import auth_path
+from coldchain.adapters.sqlite.auth import auth_path
 from coldchain.apps.accounts import Accounts, open_accounts
 from coldchain.apps.dashboard.server import Dashboard, ServerConfig
 from coldchain.core.users import Role

@@ -17,8 +17,8 @@ import pytest
 from click.testing import CliRunner
 
 from coldchain.adapters.dynamodb import FLEET_INDEX
-from coldchain.apps import aws_cost_cli
-from coldchain.apps.aws_cost_cli import cost
+from coldchain.apps.cli import aws_cost
+from coldchain.apps.cli.aws_cost import cost
 from coldchain.cost.data import MEASURED_FILE, PRICES_FILE, data_path, load_measured, load_prices
 from coldchain.cost.inputs import CostInputError
 from coldchain.cost.model import bill, cheapest
@@ -109,7 +109,7 @@ def test_the_cheapest_documented_mode_is_at_most_a_dollar_a_million_readings() -
     assert best.per_million <= TARGET, [(x.name, round(x.per_million, 3)) for x in best.lines]
     assert best.scenario.upload_delay_s <= DEFAULT_MAX_DELAY_S
     # What the documented command prints is that bill.
-    code, out = run(*aws_cost_cli.command_line(best).split()[3:], "--format", "json")
+    code, out = run(*aws_cost.command_line(best).split()[3:], "--format", "json")
     assert code == 0, out
     assert json.loads(out)["per_million_readings_usd"] == pytest.approx(best.per_million, abs=1e-4)
 
@@ -228,7 +228,7 @@ def test_missing_data_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
     def broken() -> None:
         raise CostInputError(f"{MEASURED_FILE}: no such file")
 
-    monkeypatch.setattr(aws_cost_cli, "load_measured", broken)
+    monkeypatch.setattr(aws_cost, "load_measured", broken)
     with pytest.raises(click.ClickException) as raised:
         cost.main([], standalone_mode=False)
     assert raised.value.format_message() == f"cost model data: {MEASURED_FILE}: no such file"

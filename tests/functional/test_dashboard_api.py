@@ -17,9 +17,9 @@ from coldchain.adapters.sqlite import (
     SqliteDeadLetterStore,
     SqliteReadingStore,
 )
-from coldchain.adapters.sqlite_commands import SqliteCommandStore
-from coldchain.adapters.sqlite_jobs import SqliteJobStore
-from coldchain.adapters.sqlite_shadows import SqliteShadowStore
+from coldchain.adapters.sqlite.commands import SqliteCommandStore
+from coldchain.adapters.sqlite.jobs import SqliteJobStore
+from coldchain.adapters.sqlite.shadows import SqliteShadowStore
 from coldchain.apps.local_ingest import local_ingest
 from coldchain.core.alarm_profile import default_profile
 from coldchain.core.alarms import Alarm, AlarmState, alarm_id

@@ -13,8 +13,8 @@ import httpx
 import pytest
 
 from coldchain.adapters.sqlite import SqliteAlarmStore, SqliteDatabase, SqliteReadingStore
-from coldchain.adapters.sqlite_auth import auth_path
-from coldchain.adapters.sqlite_commands import SqliteCommandStore
+from coldchain.adapters.sqlite.auth import auth_path
+from coldchain.adapters.sqlite.commands import SqliteCommandStore
 from coldchain.apps.dashboard.guard import CONTENT_SECURITY_POLICY
 from coldchain.apps.dashboard.server import allowed_hosts, check_bind
 from coldchain.core.alarms import Alarm, AlarmState, alarm_id

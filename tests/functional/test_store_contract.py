@@ -21,6 +21,7 @@ from coldchain.adapters.sqlite import (
     SqliteEventStore,
     SqliteReadingStore,
 )
+from coldchain.adapters.sqlite.readings import READING_COLUMNS
 from coldchain.core.events import Event, EventKind
 from coldchain.core.messages import (
     KEPT_PAYLOAD_BYTES,
@@ -245,3 +246,13 @@ def test_a_range_streams_in_order_across_pages(stores: Stores) -> None:
     many = [reading(seconds=s) for s in range(0, 50)]
     store.put_many(list(reversed(many)))
     assert list(store.between("dev-1", many[0].timestamp, many[-1].timestamp)) == many
+
+
+def test_the_readings_table_has_a_column_for_every_field_of_reading(tmp_path: Path) -> None:
+    """The SQLite column lists derive from Reading: a new field needs a migration too."""
+    db = SqliteDatabase(tmp_path / "store.db")
+    try:
+        columns = {row[1] for row in db.connection.execute("PRAGMA table_info(readings)")}
+    finally:
+        db.close()
+    assert columns == set(READING_COLUMNS)

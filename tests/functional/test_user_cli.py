@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from coldchain.adapters.sqlite_auth import SqliteAuthStore
+from coldchain.adapters.sqlite.auth import SqliteAuthStore
 from coldchain.apps.accounts import Accounts, ensure_admin
 from coldchain.core.errors import AuthenticationError
 from coldchain.core.users import Role

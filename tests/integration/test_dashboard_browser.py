@@ -25,8 +25,8 @@ from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.ui import WebDriverWait
 
 from coldchain.adapters.sqlite import SqliteAuditLog, SqliteDatabase
-from coldchain.adapters.sqlite_jobs import SqliteJobStore
-from coldchain.adapters.sqlite_shadows import SqliteShadowStore
+from coldchain.adapters.sqlite.jobs import SqliteJobStore
+from coldchain.adapters.sqlite.shadows import SqliteShadowStore
 from coldchain.core.jobs import Execution, ExecutionStatus, Job
 from coldchain.core.shadow import Shadow
 from coldchain.core.shipments import Shipments

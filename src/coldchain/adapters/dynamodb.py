@@ -40,7 +40,7 @@ from coldchain.core.errors import (
 )
 from coldchain.core.events import Event, EventKind, event_order
 from coldchain.core.messages import Outcome
-from coldchain.core.reading import Reading
+from coldchain.core.reading import READING_FIELDS, Reading
 from coldchain.core.rules import Severity
 from coldchain.core.timestamps import to_canonical
 
@@ -74,15 +74,8 @@ _RETRYABLE: Final = frozenset(
         "ServiceUnavailable",
     }
 )
-_NUMBERS: Final = (
-    "temperature_c",
-    "humidity_pct",
-    "shock_g",
-    "battery_pct",
-    "latitude",
-    "longitude",
-)
-_STRINGS: Final = ("fleet_id", "firmware_version")
+# A reading's attributes beyond the key, in Reading's order: strings as S, numbers as N.
+_ATTRIBUTES: Final = tuple(f for f in READING_FIELDS if f not in {TELEMETRY_PK, TELEMETRY_SK})
 
 
 def _n(value: float | int) -> AttributeValueTypeDef:
@@ -132,16 +125,10 @@ def reading_item(
         TELEMETRY_SK: {"S": reading.timestamp},
         TTL_ATTRIBUTE: _n(int((reading.at + timedelta(days=ttl_days)).timestamp())),
     }
-    for name in _NUMBERS:
+    for name in _ATTRIBUTES:
         value = getattr(reading, name)
         if value is not None:
-            item[name] = _n(value)
-    for name in _STRINGS:
-        value = getattr(reading, name)
-        if value is not None:
-            item[name] = {"S": value}
-    if reading.seq is not None:
-        item["seq"] = _n(reading.seq)
+            item[name] = {"S": value} if isinstance(value, str) else _n(value)
     return item
 
 
@@ -251,7 +238,7 @@ class DynamoReadingStore:
         names |= {"#reg": DEVICES_REGISTRY_KEY, "#first": "first_ts"}
         assignments = ", ".join(f"#a{i} = :a{i}" for i in range(len(latest)))
         assignments += ", #reg = :reg, #first = if_not_exists(#first, :ts)"
-        removals = [f for f in (*_NUMBERS, *_STRINGS, "seq") if f not in latest]
+        removals = [f for f in _ATTRIBUTES if f not in latest]
         names |= {f"#r{i}": name for i, name in enumerate(removals)}
         update = f"SET #last = :ts{', ' + assignments if assignments else ''} ADD #count :one"
         if removals:
@@ -674,7 +661,7 @@ class DynamoDeviceStateStore:
             for index, (name, value) in enumerate(latest.items()):
                 names[f"#a{index}"], values[f":a{index}"] = name, value
                 assignments.append(f"#a{index} = :a{index}")
-            absent = [f for f in (*_NUMBERS, *_STRINGS, "seq") if f not in latest]
+            absent = [f for f in _ATTRIBUTES if f not in latest]
             for index, name in enumerate(absent):
                 names[f"#r{index}"] = name
                 removals.append(f"#r{index}")

@@ -1,5 +1,5 @@
 """Read-side queries over the DynamoDB tables for the operator CLI (the counterpart of
-``sqlite_queries.SqliteReadModel``). No Scan: the device list reads the sparse
+``sqlite.queries.SqliteReadModel``). No Scan: the device list reads the sparse
 ``registry-device`` index for the ids (KEYS_ONLY) and the items by BatchGetItem.
 """
 

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from coldchain.adapters.passwords import Argon2Passwords
-from coldchain.adapters.sqlite_auth import SqliteAuthStore, UserRecord, auth_path
+from coldchain.adapters.sqlite.auth import SqliteAuthStore, UserRecord, auth_path
 from coldchain.core.errors import AuthenticationError, Issue, NotFoundError, ValidationError
 from coldchain.core.users import (
     TOKEN_PREFIX,

@@ -25,9 +25,9 @@ from typing import Any, Final
 from coldchain.adapters.firmware_files import FirmwareFiles
 from coldchain.adapters.mqtt import Delivery, MqttConsumer
 from coldchain.adapters.sqlite import SqliteDatabase, SqliteDeadLetterStore
-from coldchain.adapters.sqlite_commands import SqliteCommandStore
-from coldchain.adapters.sqlite_jobs import SqliteJobStore
-from coldchain.adapters.sqlite_shadows import SqliteShadowStore
+from coldchain.adapters.sqlite.commands import SqliteCommandStore
+from coldchain.adapters.sqlite.jobs import SqliteJobStore
+from coldchain.adapters.sqlite.shadows import SqliteShadowStore
 from coldchain.core.commands import Command, CommandStatus, answered, overdue, parse_response
 from coldchain.core.errors import Issue, StateConflictError, StorageError, ValidationError
 from coldchain.core.jobs import (

@@ -170,7 +170,7 @@ def _sqlite_stores(settings: Settings) -> OperatorStores:
         SqliteProfileRecord,
         SqliteReadingStore,
     )
-    from coldchain.adapters.sqlite_queries import SqliteReadModel  # noqa: PLC0415
+    from coldchain.adapters.sqlite.queries import SqliteReadModel  # noqa: PLC0415
 
     if not settings.database.exists():
         raise ConfigurationError(f"no store at {settings.database} (start the stack first)")

@@ -10,27 +10,16 @@ import itertools
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, tzinfo
 from pathlib import Path
-from typing import IO, Any, Final
+from typing import IO, TYPE_CHECKING, Any, Final
 
-from fpdf import FPDF
-
-from coldchain.core.reading import Reading
+from coldchain.core.reading import READING_FIELDS, Reading
 from coldchain.core.timestamps import to_canonical
 from coldchain.core.trip import TripSummary
 
-CSV_FIELDS: Final = (
-    "device_id",
-    "timestamp",
-    "temperature_c",
-    "humidity_pct",
-    "shock_g",
-    "battery_pct",
-    "latitude",
-    "longitude",
-    "fleet_id",
-    "firmware_version",
-    "seq",
-)
+if TYPE_CHECKING:
+    from fpdf import FPDF
+
+CSV_FIELDS: Final = READING_FIELDS  # one column per field of Reading, in its order
 CHART_POINTS: Final = 400
 
 
@@ -258,6 +247,12 @@ svg text{{font-size:10px;fill:#555}}</style>
 """
 
 
+def _a4() -> FPDF:
+    from fpdf import FPDF  # noqa: PLC0415 - fpdf and fontTools: only for a PDF, not `telemetry`
+
+    return FPDF(orientation="P", unit="mm", format="A4")
+
+
 def render_pdf(
     trip: TripSummary,
     readings: Sequence[Reading],
@@ -267,7 +262,7 @@ def render_pdf(
 ) -> None:
     """A one- or two-page PDF for the QA file; times in ``zone``."""
     now = now or datetime.now(UTC)
-    pdf = FPDF(orientation="P", unit="mm", format="A4")
+    pdf = _a4()
     pdf.set_auto_page_break(auto=True, margin=15)
     pdf.add_page()
     pdf.set_font("Helvetica", "B", 16)

@@ -8,7 +8,7 @@ whole reading: a good temperature is evidence worth keeping.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Annotated, Any, Final
 
@@ -79,19 +79,15 @@ class Reading:
 
     def to_wire(self) -> dict[str, Any]:
         """The wire-format object of this reading (optional fields only when present)."""
-        wire: dict[str, Any] = {
-            "device_id": self.device_id,
-            "timestamp": self.timestamp,
-            "temperature_c": self.temperature_c,
-            "humidity_pct": self.humidity_pct,
-            "shock_g": self.shock_g,
-            "battery_pct": self.battery_pct,
+        return {
+            name: value for name in READING_FIELDS if (value := getattr(self, name)) is not None
         }
-        for name in ("latitude", "longitude", "fleet_id", "firmware_version", "seq"):
-            value = getattr(self, name)
-            if value is not None:
-                wire[name] = value
-        return wire
+
+
+READING_FIELDS: Final[tuple[str, ...]] = tuple(field.name for field in fields(Reading))
+"""Reading's field names in order: the wire form, the report's CSV columns and the stores'
+column and attribute lists derive from it rather than restating it.
+"""
 
 
 @dataclass(frozen=True, slots=True)

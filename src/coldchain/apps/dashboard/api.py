@@ -25,10 +25,10 @@ from coldchain.adapters.sqlite import (
     SqliteProfileRecord,
     summarise,
 )
-from coldchain.adapters.sqlite_commands import SqliteCommandStore, command_document
-from coldchain.adapters.sqlite_jobs import SqliteJobStore
-from coldchain.adapters.sqlite_queries import SqliteReadModel
-from coldchain.adapters.sqlite_shadows import SqliteShadowStore
+from coldchain.adapters.sqlite.commands import SqliteCommandStore, command_document
+from coldchain.adapters.sqlite.jobs import SqliteJobStore
+from coldchain.adapters.sqlite.queries import SqliteReadModel
+from coldchain.adapters.sqlite.shadows import SqliteShadowStore
 from coldchain.apps.render import alarm_document, shipment_document
 from coldchain.core.alarm_profile import AlarmProfile, default_profile, profile_mapping
 from coldchain.core.alarms import Alarm, acknowledge_alarm

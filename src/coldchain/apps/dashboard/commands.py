@@ -15,10 +15,11 @@ from rich.console import Console
 from rich.table import Table
 
 from coldchain.adapters.lockfile import FolderLock
-from coldchain.adapters.sqlite_auth import auth_path
+from coldchain.adapters.sqlite.auth import auth_path
 from coldchain.apps.accounts import Accounts, open_accounts
-from coldchain.apps.clictx import open_store, settings_of
-from coldchain.apps.render import LIST_FORMAT, add_row, echo_documents, keep_whole
+from coldchain.apps.cli.context import open_store, settings_of
+from coldchain.apps.cli.options import LIST_FORMAT
+from coldchain.apps.cli.tables import add_row, echo_documents, keep_whole
 from coldchain.core.errors import ConfigurationError
 from coldchain.core.users import Role
 

@@ -1,5 +1,6 @@
 """`coldchain aws cost`: the monthly AWS bill of a fleet, line by line, from the cost model
-(:mod:`coldchain.cost.model`) with the packaged prices and measured figures."""
+(:mod:`coldchain.cost.model`) with the packaged prices and measured figures.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Any
 
 import click
 
+from coldchain.apps.cli.options import FORMAT_OPTION
 from coldchain.core.alarm_profile import parse_duration
 from coldchain.cost.data import load_measured, load_prices
 from coldchain.cost.inputs import CostInputError, Measured, Price, Prices
@@ -106,13 +108,7 @@ def _interval(ctx: click.Context, param: click.Parameter, value: str) -> float:
     help=f"Search modes and batch sizes (uploads at most {DEFAULT_MAX_DELAY_S:g} s apart) "
     "for the cheapest; --mode and --batch are ignored.",
 )
-@click.option(
-    "--format",
-    "output",
-    type=click.Choice(["table", "json"]),
-    default="table",
-    show_default=True,
-)
+@FORMAT_OPTION
 def cost(
     devices: int,
     interval: float,

@@ -14,24 +14,16 @@ from rich.console import Console
 from rich.table import Table
 
 from coldchain.adapters.sqlite import SqliteAuditLog, SqliteDatabase, SqliteProfileRecord
-from coldchain.apps.clictx import DB_OPTION, open_store, settings_of
-from coldchain.apps.render import (
-    LIST_FORMAT,
-    add_row,
-    echo_csv,
-    echo_documents,
-    keep_whole,
-    local,
-    shipment_document,
-)
+from coldchain.apps.cli.context import open_store, settings_of
+from coldchain.apps.cli.options import BY_OPTION, DB_OPTION, FORMAT_OPTION, LIST_FORMAT
+from coldchain.apps.cli.tables import add_row, echo_csv, echo_documents, keep_whole, local
+from coldchain.apps.render import shipment_document
 from coldchain.core.alarm_profile import default_profile
 from coldchain.core.audit import AuditRecord
 from coldchain.core.shipments import Decision, Shipment, Shipments, ShipmentStatus
 from coldchain.core.timestamps import parse_iso
 
 T = TypeVar("T")
-
-BY_OPTION = click.option("--by", default=None, help="Who does it [the login name].")
 
 
 def _time(value: str | None, name: str) -> datetime | None:
@@ -149,7 +141,9 @@ def shipment_start(
     ctx: click.Context, shipment_id: str, at: str | None, by: str | None, db: Path | None
 ) -> None:
     """Start a shipment: its devices' readings belong to it from now (or --at) on.
-    Example: coldchain shipment start SH-1001"""
+
+    Example: coldchain shipment start SH-1001
+    """
     moment = _time(at, "--at") or datetime.now(UTC)
     done = _with_shipments(ctx, db, lambda s: s.start(shipment_id, by or getpass.getuser(), moment))
     click.echo(f"started {done.id} at {local(done.started_at)}")
@@ -164,7 +158,10 @@ def shipment_start(
 def shipment_end(
     ctx: click.Context, shipment_id: str, at: str | None, by: str | None, db: Path | None
 ) -> None:
-    """End a shipment; QA can then decide. Example: coldchain shipment end SH-1001"""
+    """End a shipment; QA can then decide.
+
+    Example: coldchain shipment end SH-1001
+    """
     moment = _time(at, "--at") or datetime.now(UTC)
     done = _with_shipments(ctx, db, lambda s: s.end(shipment_id, by or getpass.getuser(), moment))
     click.echo(f"ended {done.id} at {local(done.ended_at)}; pending QA decision")
@@ -201,11 +198,14 @@ def shipment_decide(
 
 @shipment.command("show")
 @click.argument("shipment_id")
-@click.option("--format", "output", type=click.Choice(["table", "json"]), default="table")
+@FORMAT_OPTION
 @DB_OPTION
 @click.pass_context
 def shipment_show(ctx: click.Context, shipment_id: str, output: str, db: Path | None) -> None:
-    """One shipment and its audit trail. Example: coldchain shipment show SH-1001"""
+    """One shipment and its audit trail.
+
+    Example: coldchain shipment show SH-1001
+    """
 
     def work(shipments: Shipments) -> tuple[Shipment, list[AuditRecord]]:
         return shipments.get(shipment_id), shipments.history(shipment_id)
@@ -239,7 +239,10 @@ def shipment_show(ctx: click.Context, shipment_id: str, output: str, db: Path | 
 @DB_OPTION
 @click.pass_context
 def shipment_list(ctx: click.Context, status: str | None, output: str, db: Path | None) -> None:
-    """Every shipment. Example: coldchain shipment list --status active"""
+    """Every shipment.
+
+    Example: coldchain shipment list --status active
+    """
     wanted = None if status is None else ShipmentStatus(status)
     found = _with_shipments(ctx, db, lambda s: s.all(wanted))
     documents = [
@@ -277,7 +280,9 @@ def audit_list(
     ctx: click.Context, subject: str | None, limit: int, output: str, db: Path | None
 ) -> None:
     """Who did what, when and why, newest first (one subject: oldest first).
-    Example: coldchain audit list --subject shipment/SH-1001"""
+
+    Example: coldchain audit list --subject shipment/SH-1001
+    """
     database = open_store(settings_of(ctx).override(db_path=db))
     try:
         log = SqliteAuditLog(database)
@@ -289,6 +294,3 @@ def audit_list(
         return
     columns = ["at", "subject", "seq", "action", "by", "reason", "corrects"]
     _rows([r.document() for r in records], columns, output, "audit trail")
-
-
-COMMANDS = (shipment, audit)

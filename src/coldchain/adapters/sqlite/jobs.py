@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from coldchain.adapters.sqlite import SqliteDatabase, translated
+from coldchain.adapters.sqlite.database import SqliteDatabase, translated
 from coldchain.core.jobs import Execution, ExecutionStatus, Job, JobStatus
 from coldchain.core.timestamps import parse_canonical, to_canonical
 

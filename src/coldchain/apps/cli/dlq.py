@@ -17,11 +17,12 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
-from coldchain.apps.clictx import DB_OPTION, PROFILE_OPTION, STORE_OPTION, stores_of
+from coldchain.apps.cli.context import stores_of
+from coldchain.apps.cli.options import DB_OPTION, LIST_FORMAT, PROFILE_OPTION, STORE_OPTION
+from coldchain.apps.cli.profile import chosen_profile
+from coldchain.apps.cli.tables import add_row, echo_documents, keep_whole, local, plain
 from coldchain.apps.operator_stores import AwsTarget, OperatorStores
-from coldchain.apps.render import LIST_FORMAT, add_row, echo_documents, keep_whole, local, plain
-from coldchain.config import load_profile_file
-from coldchain.core.alarm_profile import AlarmProfile, default_profile
+from coldchain.core.alarm_profile import AlarmProfile
 from coldchain.core.errors import NotFoundError
 from coldchain.core.messages import Message, Outcome
 from coldchain.core.timestamps import parse_iso, to_canonical
@@ -42,7 +43,9 @@ def dlq() -> None:
 @click.pass_context
 def dlq_list(ctx: click.Context, limit: int, output: str, db: Path | None) -> None:
     """Dead letters with their reasons (the local store: newest first; the AWS queue: as
-    SQS hands them out, each of its four kinds read). Example: coldchain dlq list --format json
+    SQS hands them out, each of its four kinds read).
+
+    Example: coldchain dlq list --format json
     """
     stores = stores_of(ctx, db)
     try:
@@ -156,17 +159,14 @@ def dlq_replay(
     notifications follow as if they had arrived now. Those that fail again are dead-lettered
     again with the new reason; a Kinesis failure record is replayed from the stream while it
     keeps the records.
+
     Example: coldchain dlq replay --all
     """
     if (letter_id is None) == (not replay_all):
         raise click.UsageError("give --id ID or --all")
     stores = stores_of(ctx, db)
     try:
-        profile = (
-            load_profile_file(profile_path)
-            if profile_path is not None
-            else stores.recorded_profile() or default_profile()
-        )
+        profile = chosen_profile(stores, profile_path)
         if stores.aws is not None:
             summary = _replay_queue(stores.aws, profile, letter_id)
         else:
@@ -213,7 +213,8 @@ def _replay_stored(stores: OperatorStores, profile: AlarmProfile, letter_id: str
 def _replay_queue(target: AwsTarget, profile: AlarmProfile, letter_id: str | None) -> str:
     """Each queue message through the Lambda's ingest step: deleted when its readings were
     stored or dead-lettered again (a new message with the new reason), kept otherwise (a
-    store failure, an unknown message, a Kinesis pointer past the stream's retention)."""
+    store failure, an unknown message, a Kinesis pointer past the stream's retention).
+    """
     from coldchain.adapters.kinesis_records import fetch_records  # noqa: PLC0415
     from coldchain.adapters.queued_dead_letters import (  # noqa: PLC0415
         parse_queued,
@@ -259,6 +260,3 @@ def _replay_queue(target: AwsTarget, profile: AlarmProfile, letter_id: str | Non
         f"replayed {len(chosen) - len(notes)} of {len(chosen)} messages: {stored} readings "
         f"stored, {again} dead-lettered again, {len(notes)} kept"
     )
-
-
-COMMANDS = (dlq,)

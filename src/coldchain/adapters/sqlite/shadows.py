@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from coldchain.adapters.sqlite import SqliteDatabase, translated
+from coldchain.adapters.sqlite.database import SqliteDatabase, translated
 from coldchain.core.errors import StateConflictError
 from coldchain.core.shadow import Shadow
 from coldchain.core.timestamps import parse_canonical, to_canonical

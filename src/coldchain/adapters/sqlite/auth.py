@@ -1,6 +1,7 @@
 """The dashboard's users, sessions and API tokens in their own SQLite file, ``auth.db``.
 
-It sits beside the telemetry database (same folder), mode 0600, with its own migrations:
+It sits beside the telemetry database (same folder), mode 0600, with its own migrations
+(``AUTH_MIGRATIONS`` in :mod:`coldchain.adapters.sqlite.migrations`):
 credentials never share a file, a backup or a ``sqlite3`` session with telemetry, and the
 telemetry schema knows nothing of them. Passwords arrive here already hashed (argon2);
 sessions and tokens are stored as SHA-256 digests, so a copy of this file signs nobody in.
@@ -19,6 +20,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Final
 
+from coldchain.adapters.sqlite.migrations import AUTH_MIGRATIONS
 from coldchain.core.errors import Issue, StorageError, StorageUnavailableError, ValidationError
 from coldchain.core.timestamps import parse_canonical, to_canonical
 from coldchain.core.users import Role, User
@@ -26,35 +28,6 @@ from coldchain.core.users import Role, User
 AUTH_FILE: Final = "auth.db"
 FILE_MODE: Final = 0o600
 _NOTE_USE_EVERY: Final = timedelta(minutes=1)
-
-MIGRATIONS: Final[tuple[str, ...]] = (
-    # 1: users (role by name, argon2 hash), sessions and API tokens by digest.
-    """
-    CREATE TABLE users (
-        name TEXT PRIMARY KEY,
-        role TEXT NOT NULL CHECK (role IN ('viewer', 'operator', 'qa', 'admin')),
-        password_hash TEXT NOT NULL,
-        created_at TEXT NOT NULL,
-        password_changed_at TEXT NOT NULL
-    ) STRICT;
-    CREATE TABLE sessions (
-        digest TEXT PRIMARY KEY,
-        user_name TEXT NOT NULL REFERENCES users (name) ON DELETE CASCADE,
-        created_at TEXT NOT NULL,
-        expires_at TEXT NOT NULL
-    ) STRICT;
-    CREATE INDEX sessions_by_user ON sessions (user_name);
-    CREATE INDEX sessions_by_expiry ON sessions (expires_at);
-    CREATE TABLE tokens (
-        digest TEXT PRIMARY KEY,
-        user_name TEXT NOT NULL REFERENCES users (name) ON DELETE CASCADE,
-        label TEXT NOT NULL,
-        created_at TEXT NOT NULL,
-        last_used_at TEXT
-    ) STRICT;
-    CREATE INDEX tokens_by_user ON tokens (user_name);
-    """,
-)
 
 
 def auth_path(database: Path) -> Path:
@@ -109,7 +82,7 @@ class SqliteAuthStore:
     def _migrate(self) -> None:
         with self._write():
             version = int(self._conn.execute("PRAGMA user_version").fetchone()[0])
-            for number, script in enumerate(MIGRATIONS, start=1):
+            for number, script in enumerate(AUTH_MIGRATIONS, start=1):
                 if version < number:
                     for statement in script.split(";"):
                         if statement.strip():

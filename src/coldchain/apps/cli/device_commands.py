@@ -1,5 +1,6 @@
-"""`coldchain command send|list|show|retry` and `coldchain control` (the service that sends
-them): commands to devices over the local broker (core.commands, apps/control_service.py).
+"""`coldchain command send|list|show|retry` and `coldchain config show|set`: commands and desired
+configuration for devices over the local broker (core.commands, core.shadow); the control
+service (`coldchain control`, apps/control_service.py) sends them.
 
 `command send` queues the command in the store; the control service (started by `coldchain
 up`) publishes it and records the answer. `--wait` follows it: exit 0 when it succeeded,
@@ -9,25 +10,20 @@ up`) publishes it and records the answer. `--wait` follows it: exit 0 when it su
 from __future__ import annotations
 
 import json
-import logging
-import signal
-import threading
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 import click
 from rich.console import Console
 from rich.table import Table
 
-from coldchain.adapters.firmware_files import FirmwareFiles
-from coldchain.adapters.sqlite import SqliteDatabase
-from coldchain.adapters.sqlite_commands import SqliteCommandStore, command_document
-from coldchain.adapters.sqlite_shadows import SqliteShadowStore
-from coldchain.apps.clictx import DB_OPTION, as_duration, open_store, settings_of
-from coldchain.apps.render import LIST_FORMAT, add_row, echo_documents, keep_whole, local
+from coldchain.adapters.sqlite import SqliteShadowStore
+from coldchain.adapters.sqlite.commands import SqliteCommandStore, command_document
+from coldchain.apps.cli.context import open_store, settings_of
+from coldchain.apps.cli.options import DB_OPTION, LIST_FORMAT, as_duration, format_option
+from coldchain.apps.cli.tables import add_row, echo_documents, keep_whole, local
 from coldchain.core.commands import (
     DEFAULT_EXPIRY,
     DEFAULT_TIMEOUT,
@@ -40,7 +36,6 @@ from coldchain.core.errors import ConfigurationError, NotFoundError
 from coldchain.core.shadow import Rejected, Shadow, updated
 from coldchain.core.topics import is_device_id
 
-FIRMWARE_PORT = 0  # any free loopback port: the service puts it in the URLs it signs
 EXIT_FAILED = 1
 EXIT_TIMED_OUT = 3
 WAIT_POLL_S = 0.2
@@ -82,7 +77,7 @@ def _arguments(
     help="How long an offline device may still receive it (then it is dropped).",
 )
 @click.option("--wait", is_flag=True, help="Wait for the answer; the exit code tells it.")
-@click.option("--format", "output", type=click.Choice(["text", "json"]), default="text")
+@format_option("text", "json")
 @DB_OPTION
 @click.pass_context
 def command_send(
@@ -176,7 +171,10 @@ def command_retry(ctx: click.Context, command_id: str, wait: bool, db: Path | No
 @DB_OPTION
 @click.pass_context
 def command_show(ctx: click.Context, command_id: str, db: Path | None) -> None:
-    """One command, whole. Example: coldchain command show 5b0c2f1e"""
+    """One command, whole.
+
+    Example: coldchain command show 5b0c2f1e
+    """
     database = open_store(settings_of(ctx).override(db_path=db))
     try:
         store = SqliteCommandStore(database)
@@ -202,7 +200,10 @@ def command_list(
     output: str,
     db: Path | None,
 ) -> None:
-    """Commands, newest first. Example: coldchain command list --device reefer-0001"""
+    """Commands, newest first.
+
+    Example: coldchain command list --device reefer-0001
+    """
     database = open_store(settings_of(ctx).override(db_path=db))
     try:
         found = SqliteCommandStore(database).list(device_id, status, limit)
@@ -229,84 +230,6 @@ def command_list(
     Console().print(keep_whole(table, "id", "device"))
 
 
-@click.command()
-@click.option("--host", default=None, help="Broker host [127.0.0.1].")
-@click.option("--port", type=int, default=None, help="Broker port [8883].")
-@click.option("--client-id", default="control", show_default=True)
-@click.option(
-    "--firmware-port",
-    type=click.IntRange(0, 65535),
-    default=FIRMWARE_PORT,
-    show_default=True,
-    help="Loopback port of the firmware download server (0: any free one).",
-)
-@DB_OPTION
-@click.pass_context
-def control(
-    ctx: click.Context,
-    host: str | None,
-    port: int | None,
-    client_id: str,
-    firmware_port: int,
-    db: Path | None,
-) -> None:
-    """Run the control service: send queued commands, record answers, time them out.
-
-    Example: coldchain control --db .coldchain/coldchain.db
-    """
-    from coldchain.adapters import dynsec  # noqa: PLC0415 - the service's own wiring
-    from coldchain.adapters.clock import SystemClock  # noqa: PLC0415
-    from coldchain.adapters.firmware_files import FirmwareServer  # noqa: PLC0415
-    from coldchain.adapters.lockfile import FolderLock  # noqa: PLC0415
-    from coldchain.adapters.mqtt import MqttConsumer  # noqa: PLC0415
-    from coldchain.adapters.pki import LocalPki  # noqa: PLC0415
-    from coldchain.apps.control_service import ControlService  # noqa: PLC0415
-    from coldchain.core.topics import (  # noqa: PLC0415
-        COMMAND_RESPONSES,
-        JOB_UPDATES,
-        SHADOW_REQUESTS,
-    )
-    from coldchain.tls import client_context  # noqa: PLC0415
-
-    settings = settings_of(ctx).override(mqtt_host=host, mqtt_port=port, db_path=db)
-    FolderLock(
-        settings.home / f"control-{client_id}.lock", f"a control service as {client_id}"
-    ).acquire()
-    authority = LocalPki(settings.pki_dir)
-    credentials = authority.issue_processor(client_id)
-    dynsec.admit(authority, [client_id], "processor")
-    tls = client_context(credentials.ca, credentials.cert, credentials.key)
-    database = SqliteDatabase(settings.database)
-    topics = (COMMAND_RESPONSES, *SHADOW_REQUESTS, JOB_UPDATES)
-    files = FirmwareFiles(settings.home / "firmware")
-    server = FirmwareServer(files, SystemClock(), firmware_port)
-    link = MqttConsumer(settings.mqtt_host, settings.mqtt_port, client_id, tls, topics)
-    stop = threading.Event()
-
-    def request_stop(signum: int, frame: FrameType | None) -> None:
-        stop.set()
-
-    signal.signal(signal.SIGTERM, request_stop)
-    signal.signal(signal.SIGINT, request_stop)
-    link.start()
-    server.start()
-    logging.getLogger("coldchain.control").info(
-        "controlling %s:%d (%s) from %s; firmware at %s",
-        settings.mqtt_host,
-        settings.mqtt_port,
-        ", ".join(topics),
-        settings.database,
-        server.base_url,
-    )
-    try:
-        firmware = (files, server.base_url)
-        ControlService(link, database, SystemClock(), firmware=firmware).run(stop)
-    finally:
-        server.stop()
-        link.stop()
-        database.close()
-
-
 @click.group()
 def config() -> None:
     """Desired configuration (the shadow): what a device should run with, what it reports."""
@@ -327,7 +250,7 @@ def _band(ctx: click.Context, param: click.Parameter, value: str | None) -> list
 
 @config.command("show")
 @click.argument("device_id")
-@click.option("--format", "output", type=click.Choice(["text", "json"]), default="text")
+@format_option("text", "json")
 @DB_OPTION
 @click.pass_context
 def config_show(ctx: click.Context, device_id: str, output: str, db: Path | None) -> None:
@@ -398,6 +321,3 @@ def config_set(
         database.close()
     pending = json.dumps(after.delta, sort_keys=True) if after.delta else "none"
     click.echo(f"{device_id}: desired version {after.version}; waiting for the device: {pending}")
-
-
-COMMANDS = (command, control, config)

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
-from coldchain.adapters.sqlite import SqliteDatabase, translated
+from coldchain.adapters.sqlite.database import SqliteDatabase, translated, where_equal
 from coldchain.core.commands import Command, CommandStatus
 from coldchain.core.errors import Issue, NotFoundError, ValidationError
 from coldchain.core.timestamps import parse_canonical, to_canonical
@@ -119,17 +119,10 @@ class SqliteCommandStore:
         self, device_id: str | None = None, status: str | None = None, limit: int = 100
     ) -> list[Command]:
         """Newest first."""
-        where, args = [], []
-        if device_id is not None:
-            where.append("device_id = ?")
-            args.append(device_id)
-        if status is not None:
-            where.append("status = ?")
-            args.append(status)
-        clause = f" WHERE {' AND '.join(where)}" if where else ""
+        clause, args = where_equal(device_id=device_id, status=status)
         with translated():
             rows = self._db.connection.execute(
-                f"SELECT document FROM commands{clause} "  # noqa: S608 - fixed fragments
+                f"SELECT document FROM commands {clause} "  # noqa: S608 - fixed fragments
                 "ORDER BY issued_at DESC, command_id LIMIT ?",
                 (*args, limit),
             ).fetchall()

@@ -1,57 +1,27 @@
-"""What every command shares: the settings on the click context, opening the local store,
-and parsing time options into a window."""
+"""What every command shares: the settings on the click context, opening the store, and
+parsing time options into a window.
+
+The store and time parsing are imported when a command first uses them, so that commands
+which never open a store (``pki``, ``aws cost``, any ``--help``) do not load SQLite or the
+core's pydantic models.
+"""
 
 from __future__ import annotations
 
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
-from coldchain.adapters.sqlite import SqliteDatabase
-from coldchain.apps.operator_stores import OperatorStores, open_stores
 from coldchain.config import Settings
-from coldchain.core.alarm_profile import parse_duration
-from coldchain.core.errors import ConfigurationError
+from coldchain.core.errors import ConfigurationError, NotFoundError
 from coldchain.core.timestamps import parse_iso
 
-DB_OPTION = click.option(
-    "--db",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="SQLite store [<home>/coldchain.db].",
-)
-
-
-def _remember_store(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
-    if value is not None:
-        ctx.meta["coldchain.store"] = value
-
-
-STORE_OPTION = click.option(
-    "--store",
-    default=None,
-    expose_value=False,
-    callback=_remember_store,
-    help="dynamodb://PREFIX (the deployed stack; AWS_* settings) or sqlite:///PATH "
-    "[$COLDCHAIN_STORE, else --db].",
-)
-PROFILE_OPTION = click.option(
-    "--profile",
-    "profile_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="Alarm profile (TOML or JSON) [the one the worker recorded, else the built-in one].",
-)
-
-
-def as_duration(ctx: click.Context, param: click.Parameter, value: str) -> timedelta:
-    """A click callback: ``30s``, ``15m``, ``24h`` or ``2d`` as a timedelta."""
-    try:
-        return parse_duration(value)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc)) from None
+if TYPE_CHECKING:
+    from coldchain.adapters.sqlite import SqliteDatabase
+    from coldchain.apps.operator_stores import OperatorStores
 
 
 def settings_of(ctx: click.Context) -> Settings:
@@ -67,6 +37,8 @@ def stores_of(ctx: click.Context, db: Path | None) -> OperatorStores:
         click.UsageError: both ``--store`` and ``--db``.
         ConfigurationError: an unknown store, or no local store.
     """
+    from coldchain.apps.operator_stores import open_stores  # noqa: PLC0415 - see the docstring
+
     store = ctx.meta.get("coldchain.store")
     if store is not None and db is not None:
         raise click.UsageError("give --store or --db, not both")
@@ -82,9 +54,17 @@ def open_store(settings: Settings) -> SqliteDatabase:
     Raises:
         ConfigurationError: there is no store at the configured path.
     """
+    from coldchain.adapters.sqlite import SqliteDatabase  # noqa: PLC0415 - see the docstring
+
     if not settings.database.exists():
         raise ConfigurationError(f"no store at {settings.database} (start the stack first)")
     return SqliteDatabase(settings.database)
+
+
+def known_device(stores: OperatorStores, device_id: str) -> None:
+    """Raises NotFoundError unless the store has seen ``device_id``."""
+    if device_id not in {d["device_id"] for d in stores.directory.devices()}:
+        raise NotFoundError(f"unknown device {device_id!r}")
 
 
 def window(
@@ -95,6 +75,8 @@ def window(
     Raises:
         click.BadParameter: unparsable, empty or reversed.
     """
+    from coldchain.core.alarm_profile import parse_duration  # noqa: PLC0415 - see the docstring
+
     now = datetime.now(UTC)
     try:
         if since is not None:

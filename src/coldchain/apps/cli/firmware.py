@@ -1,5 +1,6 @@
 """`coldchain firmware add` and `coldchain job create|show|list|cancel`: firmware rollouts to
-the local fleet (core.jobs); the control service rolls them out and serves the images."""
+the local fleet (core.jobs); the control service rolls them out and serves the images.
+"""
 
 from __future__ import annotations
 
@@ -14,10 +15,11 @@ from rich.console import Console
 from rich.table import Table
 
 from coldchain.adapters.firmware_files import FirmwareFiles
-from coldchain.adapters.sqlite_jobs import SqliteJobStore, execution_document, job_document
-from coldchain.adapters.sqlite_queries import SqliteReadModel
-from coldchain.apps.clictx import DB_OPTION, open_store, settings_of
-from coldchain.apps.render import add_row, keep_whole, local
+from coldchain.adapters.sqlite import SqliteReadModel
+from coldchain.adapters.sqlite.jobs import SqliteJobStore, execution_document, job_document
+from coldchain.apps.cli.context import open_store, settings_of
+from coldchain.apps.cli.options import DB_OPTION, FORMAT_OPTION
+from coldchain.apps.cli.tables import add_row, keep_whole, local
 from coldchain.core.errors import ConfigurationError, NotFoundError
 from coldchain.core.jobs import (
     Execution,
@@ -42,7 +44,10 @@ def firmware() -> None:
 @DB_OPTION
 @click.pass_context
 def firmware_add(ctx: click.Context, file: Path, version: str, db: Path | None) -> None:
-    """Register an image. Example: coldchain firmware add build/reefer-2.2.0.bin --version 2.2.0"""
+    """Register an image.
+
+    Example: coldchain firmware add build/reefer-2.2.0.bin --version 2.2.0
+    """
     settings = settings_of(ctx).override(db_path=db)
     check_version(version)
     digest, size = FirmwareFiles(settings.home / "firmware").add(file, version)
@@ -118,7 +123,7 @@ def job_create(
 
 @job.command("show")
 @click.argument("job_id")
-@click.option("--format", "output", type=click.Choice(["table", "json"]), default="table")
+@FORMAT_OPTION
 @DB_OPTION
 @click.pass_context
 def job_show(ctx: click.Context, job_id: str, output: str, db: Path | None) -> None:
@@ -164,7 +169,10 @@ def job_show(ctx: click.Context, job_id: str, output: str, db: Path | None) -> N
 @DB_OPTION
 @click.pass_context
 def job_list(ctx: click.Context, db: Path | None) -> None:
-    """Every job, oldest first. Example: coldchain job list"""
+    """Every job, oldest first.
+
+    Example: coldchain job list
+    """
     database = open_store(settings_of(ctx).override(db_path=db))
     try:
         jobs = SqliteJobStore(database).jobs()
@@ -199,6 +207,3 @@ def job_cancel(ctx: click.Context, job_id: str, db: Path | None) -> None:
     finally:
         database.close()
     click.echo(f"job {job_id} cancelled; {len(dropped)} executions not started are cancelled")
-
-
-COMMANDS = (firmware, job)
