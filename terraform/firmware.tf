@@ -103,9 +103,16 @@ data "aws_iam_policy_document" "iot_presign" {
     resources = ["${aws_s3_bucket.firmware.arn}/*"]
   }
 
+  # Only to read the firmware objects through S3: the key protects the other data too.
   statement {
     actions   = ["kms:Decrypt"]
     resources = [aws_kms_key.data.arn]
+
+    condition {
+      test     = "StringEquals"
+      variable = "kms:ViaService"
+      values   = ["s3.${local.region}.amazonaws.com"]
+    }
   }
 }
 

@@ -55,6 +55,18 @@ def test_a_signed_url_downloads_until_it_expires(
     assert status_of(url) == 403
 
 
+def test_a_version_with_a_plus_downloads(
+    served: tuple[FirmwareFiles, FirmwareServer, FixedClock], tmp_path: Path
+) -> None:
+    files, server, _ = served
+    image = tmp_path / "build.bin"
+    image.write_bytes(b"build 7")
+    files.add(image, "2.2.0+b7")
+    url = files.signed_url(server.base_url, "2.2.0+b7", NOW + timedelta(minutes=1))
+    with urllib.request.urlopen(url, timeout=5) as answer:
+        assert answer.read() == b"build 7"
+
+
 def test_an_altered_url_is_refused(
     served: tuple[FirmwareFiles, FirmwareServer, FixedClock],
 ) -> None:
@@ -70,6 +82,10 @@ def test_an_altered_url_is_refused(
     assert status_of(unsigned) == 403
     missing = files.signed_url(server.base_url, "9.9.9", NOW + timedelta(minutes=5))
     assert status_of(missing) == 404
+    odd = url.split("signature=")[0] + "signature=%C3%A9%C3%A9"  # not hex, not ASCII
+    assert status_of(odd) == 403
+    escape = url.replace("/firmware/2.2.0", "/firmware/..%2F..%2Furl.key")
+    assert status_of(escape) == 403  # the signature names 2.2.0: refused before any path
 
 
 def test_the_device_refuses_a_bad_download_and_rolls_back(

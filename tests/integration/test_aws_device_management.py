@@ -80,7 +80,7 @@ def test_a_firmware_job_targets_groups_with_a_presigned_url_rate_and_abort_rule(
     assert described["presignedUrlConfig"]["expiresInSec"] == 3600
     assert described["jobExecutionsRolloutConfig"]["maximumPerMinute"] == 10
     [criteria] = described["abortConfig"]["criteriaList"]
-    assert (criteria["failureType"], criteria["thresholdPercentage"]) == ("FAILED", 20)
+    assert (criteria["failureType"], criteria["thresholdPercentage"]) == ("ALL", 20)
     document = json.loads(iot.get_job_document(jobId=job.job_id)["document"])
     assert document["url"].startswith("${aws:iot:s3-presigned-url:https://s3.amazonaws.com/")
     assert document["rollback_firmware_version"] == "2.1.4"

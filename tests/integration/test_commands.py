@@ -17,10 +17,16 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 import pytest
+from paho.mqtt.enums import CallbackAPIVersion
 
 from coldchain.apps.simulator.fleet import Fleet, FleetOptions
 from coldchain.core.device_model import DeviceModel, ModelSettings, Scenario
-from coldchain.core.topics import command_request_topic, command_response_topic, shadow_topic
+from coldchain.core.topics import (
+    command_request_topic,
+    command_response_topic,
+    jobs_topic,
+    shadow_topic,
+)
 from coldchain.tls import client_context
 from tests.stack import Stack, wait_until
 
@@ -306,8 +312,40 @@ def test_a_device_cannot_touch_another_devices_shadow(stack: Stack) -> None:
     intruder.client.subscribe(shadow_topic(ABSENT, "update/delta"), qos=1)
     assert answered.wait(10)
     assert granted == [0x87]
+    answered.clear()
+    intruder.client.subscribe(jobs_topic(ABSENT, "notify-next"), qos=1)
+    assert answered.wait(10)
+    assert granted == [0x87, 0x87]
+    job_report = intruder.publish("{}", topic=jobs_topic(ABSENT, "j1/update"))
+    wait_until(lambda: job_report in intruder.reason_codes, 10, "puback")
+    assert intruder.reason_codes[job_report] == 135
     mid = intruder.publish(
         json.dumps({"state": {"reported": {"interval_s": 1}}}), topic=shadow_topic(ABSENT, "update")
     )
     wait_until(lambda: mid in intruder.reason_codes, 10, "puback")
     assert intruder.reason_codes[mid] == 135
+
+
+def test_a_worker_identity_cannot_command_the_fleet(stack: Stack) -> None:
+    """Only the control service's identity sends commands: a worker's key (a processor) that
+    leaks cannot reach a device."""
+    from coldchain.adapters import dynsec
+
+    credentials = stack.pki.issue_processor("worker-x")
+    dynsec.admit(stack.pki, ["worker-x"], "processor")
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="worker-x", protocol=mqtt.MQTTv5)
+    client.tls_set_context(client_context(credentials.ca, credentials.cert, credentials.key))
+    codes: dict[int, int] = {}
+    connected = threading.Event()
+    client.on_connect = lambda c, u, f, reason, p: connected.set()
+    client.on_publish = lambda c, u, mid, reason, p: codes.__setitem__(mid, int(reason.value))
+    client.connect("127.0.0.1", stack.port)
+    client.loop_start()
+    try:
+        assert connected.wait(10)
+        mid = client.publish(command_request_topic(DEVICE), b"{}", qos=1).mid
+        wait_until(lambda: mid in codes, 10, "puback")
+        assert codes[mid] == 135
+    finally:
+        client.disconnect()
+        client.loop_stop()

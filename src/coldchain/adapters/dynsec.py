@@ -54,6 +54,9 @@ CONTROL_TOPIC: Final = "$CONTROL/dynamic-security/v1"
 RESPONSE_TOPIC: Final = f"{CONTROL_TOPIC}/response"
 PROCESSOR_ROLE: Final = "processor"
 ADMIN_ROLE: Final = "admin"
+CONTROL_ROLE: Final = "control"
+# Processor identities that run the control service (`coldchain control --client-id`).
+CONTROL_IDENTITIES: Final = frozenset({"control"})
 _PLUGIN_PLACES: Final = (
     "/usr/lib/*/mosquitto_dynamic_security.so",
     "/usr/lib/mosquitto_dynamic_security.so",
@@ -116,20 +119,33 @@ def processor_role() -> dict[str, Any]:
             _acl("subscribePattern", TELEMETRY_FILTER),
             _acl("subscribePattern", SHARED_TELEMETRY_FILTER),
             _acl("publishClientReceive", TELEMETRY_FILTER),
-            # The control service (a processor identity): sends commands, hears answers.
+        ],
+    }
+
+
+def control_role() -> dict[str, Any]:
+    """The control service alone (not every processor: a worker's key must not command the
+    fleet): sends commands and hears answers, serves shadows, rolls out jobs.
+    """
+    return {
+        "rolename": CONTROL_ROLE,
+        "acls": [
             _acl("publishClientSend", COMMAND_REQUESTS),
             _acl("subscribePattern", COMMAND_RESPONSES),
             _acl("publishClientReceive", COMMAND_RESPONSES),
-            # ... and serves the shadows.
             *(_acl("subscribePattern", topic) for topic in SHADOW_REQUESTS),
             *(_acl("publishClientReceive", topic) for topic in SHADOW_REQUESTS),
             _acl("publishClientSend", shadow_topic("+", "+/+")),
-            # ... and rolls out firmware jobs.
             _acl("subscribePattern", JOB_UPDATES),
             _acl("publishClientReceive", JOB_UPDATES),
             _acl("publishClientSend", jobs_topic("+", "notify-next")),
         ],
     }
+
+
+def _service_role(name: str) -> str:
+    """The role of a processor identity: the control service's, or a worker's."""
+    return CONTROL_ROLE if name in CONTROL_IDENTITIES else PROCESSOR_ROLE
 
 
 def admin_role() -> dict[str, Any]:
@@ -150,7 +166,7 @@ def render(devices: Iterable[str], processors: Iterable[str]) -> dict[str, Any]:
     clients = [
         {"username": ADMIN_IDENTITY, "roles": [{"rolename": ADMIN_ROLE}]},
         *(
-            {"username": name, "roles": [{"rolename": PROCESSOR_ROLE}]}
+            {"username": name, "roles": [{"rolename": _service_role(name)}]}
             for name in sorted(set(processors))
         ),
         *(
@@ -167,7 +183,12 @@ def render(devices: Iterable[str], processors: Iterable[str]) -> dict[str, Any]:
         },
         "clients": clients,
         "groups": [],
-        "roles": [admin_role(), processor_role(), *(device_role(d) for d in device_ids)],
+        "roles": [
+            admin_role(),
+            processor_role(),
+            control_role(),
+            *(device_role(d) for d in device_ids),
+        ],
     }
 
 
@@ -189,9 +210,8 @@ def grant_commands(name: str, kind: str) -> list[dict[str, Any]]:
     harmless and never disconnects a client already connected.
     """
     if kind == "processor":
-        return [
-            {"command": "createClient", "username": name, "roles": [{"rolename": PROCESSOR_ROLE}]}
-        ]
+        service = _service_role(name)
+        return [{"command": "createClient", "username": name, "roles": [{"rolename": service}]}]
     role = device_role(name)
     return [
         {"command": "createRole", **role},

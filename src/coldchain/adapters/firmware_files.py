@@ -19,7 +19,7 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Final
-from urllib.parse import parse_qs, quote, urlsplit
+from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 from coldchain.core.errors import ConfigurationError, NotFoundError, ValidationError
 from coldchain.core.jobs import check_version
@@ -83,7 +83,7 @@ class FirmwareFiles:
         if not expires.isdigit() or int(expires) <= now.timestamp():
             raise PermissionError("the URL has expired")
         expected = self._signature(version, int(expires))
-        if not hmac.compare_digest(expected, signature):
+        if not hmac.compare_digest(expected.encode(), signature.encode("utf-8", "replace")):
             raise PermissionError("the URL's signature does not match")
         path = self.path(version)
         if not path.exists():
@@ -132,7 +132,7 @@ def _handler(files: FirmwareFiles, clock: Clock) -> type[BaseHTTPRequestHandler]
                 return
             try:
                 path = files.verify(
-                    segments[2],
+                    unquote(segments[2]),
                     query.get("expires", [""])[0],
                     query.get("signature", [""])[0],
                     clock.now(),

@@ -131,7 +131,7 @@ class IotJobs:
             request["abortConfig"] = {
                 "criteriaList": [
                     {
-                        "failureType": "FAILED",
+                        "failureType": "ALL",  # failed and timed out, as locally
                         "action": "CANCEL",
                         "thresholdPercentage": job.abort_failed_pct,
                         "minNumberOfExecutedThings": job.abort_min_finished,

@@ -29,9 +29,13 @@ def fetch_records(
         StorageUnavailableError: Kinesis could not be read (try again).
     """
     stream = pointer.stream_arn.rsplit("/", 1)[-1]
-    first, last = int(pointer.first_sequence), int(pointer.last_sequence)
+    try:
+        first, last = int(pointer.first_sequence), int(pointer.last_sequence)
+    except ValueError:
+        return None  # a pointer without sequence numbers points at nothing
     found: list[tuple[bytes, datetime]] = []
     first_seen: int | None = None
+    last_seen = False
     try:
         iterator: str | None = client.get_shard_iterator(
             StreamName=stream,
@@ -49,6 +53,7 @@ def fetch_records(
                 if sequence > last:
                     iterator = None
                     break
+                last_seen = last_seen or sequence == last
                 first_seen = sequence if first_seen is None else first_seen
                 found.append(
                     (record["Data"], record["ApproximateArrivalTimestamp"].astimezone(UTC))
@@ -63,4 +68,5 @@ def fetch_records(
         raise StorageUnavailableError(f"Kinesis read failed: {exc}") from exc
     except BotoCoreError as exc:
         raise StorageUnavailableError(f"Kinesis read failed: {exc}") from exc
-    return found if first_seen == first else None  # else the first ones were trimmed
+    # Whole or nothing: the first ones trimmed, or the end never reached, is not the batch.
+    return found if first_seen == first and last_seen else None

@@ -58,7 +58,9 @@ class QueuedLetter:
     pointer: KinesisPointer | None = None
 
 
-def parse_queued(body: str, sent_at: datetime, kind: str | None = None) -> QueuedLetter:
+def parse_queued(  # noqa: PLR0911 - one return per kind of message
+    body: str, sent_at: datetime, kind: str | None = None
+) -> QueuedLetter:
     """Read a queue message body (``kind``: its ``coldchain-kind`` attribute, if any)."""
     document = _json(body)
     if document is None:  # the IoT error action's message is base64 of its JSON
@@ -69,14 +71,17 @@ def parse_queued(body: str, sent_at: datetime, kind: str | None = None) -> Queue
         document = _json(decoded.decode("utf-8", "replace"))
     if document is None:
         return QueuedLetter(QueuedFormat.UNKNOWN, "not a message this queue is sent", "")
-    if kind is not None or {"kind", "reason", "topic"} <= document.keys():
-        return _ours(document, sent_at)
-    if "KinesisBatchInfo" in document:
-        return _kinesis(document)
-    if "requestPayload" in document:
-        return _lambda_failure(document)
-    if "base64OriginalPayload" in document:
-        return _error_action(document, sent_at)
+    try:
+        if kind is not None or {"kind", "reason", "topic"} <= document.keys():
+            return _ours(document, sent_at)
+        if "KinesisBatchInfo" in document:
+            return _kinesis(document)
+        if "requestPayload" in document:
+            return _lambda_failure(document)
+        if "base64OriginalPayload" in document:
+            return _error_action(document, sent_at)
+    except (AttributeError, TypeError, KeyError, ValueError) as exc:  # a field of a wrong type
+        return QueuedLetter(QueuedFormat.UNKNOWN, f"a damaged message: {exc!r}", "")
     return QueuedLetter(QueuedFormat.UNKNOWN, "not a message this queue is sent", "")
 
 
@@ -93,7 +98,11 @@ def _ours(document: dict[str, Any], sent_at: datetime) -> QueuedLetter:
     if "payload" in document:
         payload = str(document["payload"]).encode("utf-8")
     else:
-        payload = base64.b64decode(str(document.get("payload_base64", "")))
+        try:
+            payload = base64.b64decode(str(document.get("payload_base64", "")), validate=True)
+        except (binascii.Error, ValueError):
+            reason = "a coldchain dead letter whose payload is not base64"
+            return QueuedLetter(QueuedFormat.UNKNOWN, reason, str(document.get("topic", "")))
     try:
         received_at = parse_canonical(str(document["received_at"]))
     except (KeyError, ValueError):
@@ -136,6 +145,8 @@ def _error_action(document: dict[str, Any], sent_at: datetime) -> QueuedLetter:
 
 def _kinesis(document: dict[str, Any]) -> QueuedLetter:
     info = document["KinesisBatchInfo"]
+    if not isinstance(info, dict):
+        return QueuedLetter(QueuedFormat.UNKNOWN, "a Kinesis failure record without its batch", "")
     context = document.get("requestContext") or {}
     response = document.get("responseContext") or {}
     reason = f"Kinesis batch {context.get('condition', 'failed')}"
@@ -146,9 +157,16 @@ def _kinesis(document: dict[str, Any]) -> QueuedLetter:
         str(info.get("shardId", "")),
         str(info.get("startSequenceNumber", "")),
         str(info.get("endSequenceNumber", "")),
-        int(info.get("batchSize", 0)),
+        _count(info.get("batchSize")),
     )
     return QueuedLetter(QueuedFormat.KINESIS_FAILURE, reason, "kinesis", pointer=pointer)
+
+
+def _count(value: object) -> int:
+    try:
+        return int(str(value))
+    except ValueError:
+        return 0
 
 
 def rule_output_messages(records: list[tuple[bytes, datetime]]) -> list[Message]:

@@ -19,7 +19,7 @@ import math
 import threading
 from collections.abc import Sequence
 from dataclasses import replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, Final
 
 from coldchain.adapters.firmware_files import FirmwareFiles
@@ -28,11 +28,13 @@ from coldchain.adapters.sqlite import SqliteDatabase, SqliteDeadLetterStore
 from coldchain.adapters.sqlite.commands import SqliteCommandStore
 from coldchain.adapters.sqlite.jobs import SqliteJobStore
 from coldchain.adapters.sqlite.shadows import SqliteShadowStore
-from coldchain.core.commands import Command, CommandStatus, answered, overdue, parse_response
+from coldchain.core.commands import CommandStatus, answered, overdue, parse_response
 from coldchain.core.errors import Issue, StateConflictError, StorageError, ValidationError
 from coldchain.core.jobs import (
     EXECUTION_TIMEOUT,
+    Execution,
     ExecutionStatus,
+    Job,
     JobStatus,
     next_to_start,
     reported,
@@ -53,6 +55,15 @@ from coldchain.core.topics import (
 log = logging.getLogger("coldchain.control")
 DELTA_EXPIRY_S: Final = 7 * 24 * 3600
 URL_VALIDITY: Final = timedelta(minutes=15)  # a signed download URL, as IoT's pre-signed
+
+
+def _was(execution: Execution) -> ExecutionStatus:
+    """The status an execution that settle() changed had before (timed out: in progress;
+    cancelled by the abort rule: queued).
+    """
+    if execution.status is ExecutionStatus.TIMED_OUT:
+        return ExecutionStatus.IN_PROGRESS
+    return ExecutionStatus.QUEUED
 
 
 def _delta_document(shadow: Shadow) -> dict[str, Any]:
@@ -143,13 +154,9 @@ class ControlService:
         try:
             request = parse_update(payload)
             token = request.get("clientToken")
-            before = current or Shadow(device)
-            after = updated(before, request, now)
-            self._shadows.put(after, before.version, announce=False)
+            after = self._update(device, current, request, now)
         except Rejected as refused:
             return [("update/rejected", refused.document(token))]
-        except StateConflictError:
-            return [("update/rejected", Rejected(409, "Version conflict").document(token))]
         accepted: dict[str, Any] = {
             "state": request["state"],
             "version": after.version,
@@ -161,6 +168,28 @@ class ControlService:
         if after.delta and "desired" in request["state"]:
             replies.append(("update/delta", _delta_document(after)))
         return replies
+
+    def _update(
+        self, device: str, current: Shadow | None, request: dict[str, Any], now: datetime
+    ) -> Shadow:
+        """Apply an update; one that names no version is applied again on the newest shadow
+        when an operator's change came in between (as the shadow service does).
+
+        Raises:
+            Rejected: refused, or a named version that is not the current one (409).
+        """
+        for attempt in range(2):
+            before = current or Shadow(device)
+            after = updated(before, request, now)
+            try:
+                self._shadows.put(after, before.version, announce=False)
+            except StateConflictError:
+                if request.get("version") is not None or attempt:
+                    raise Rejected(409, "Version conflict") from None
+                current = self._shadows.get(device)
+                continue
+            return after
+        raise Rejected(409, "Version conflict")  # pragma: no cover - the loop returns or raises
 
     def _announce(self) -> None:
         """Operators' desired changes: the delta goes to the device (queued while it is
@@ -208,56 +237,68 @@ class ControlService:
                 log.info("job %s on %s: %s", job_id, device, after.status)
 
     def _roll_out(self) -> None:
-        """Start what each job's rate allows; apply the abort rule; finish jobs."""
+        """Start what each job's rate allows; time out what a device never finished (in a
+        stopped job too); apply the abort rule; finish jobs. Every write is conditional on
+        what was read, so an operator's cancel in between wins.
+        """
         if self._firmware is None:
             return
-        files, base_url = self._firmware
         now = self._clock.now()
-        for job in self._jobs.jobs(JobStatus.IN_PROGRESS):
+        for job in self._jobs.jobs():
             executions = self._jobs.executions(job.job_id)
+            running = any(e.status is ExecutionStatus.IN_PROGRESS for e in executions)
+            if job.status is not JobStatus.IN_PROGRESS and not running:
+                continue
             settled, changed = settle(job, executions, now)
             if changed:
-                self._jobs.save_executions(changed)
+                self._jobs.move([(e, _was(e)) for e in changed])
             if settled != job:
-                self._jobs.save_job(settled)
-                log.warning("job %s %s", job.job_id, settled.status)
+                if self._jobs.settle_job(settled):
+                    log.warning("job %s %s", job.job_id, settled.status)
                 continue
-            if changed:
-                executions = self._jobs.executions(job.job_id)
-            for execution in next_to_start(job, executions, now):
-                url = files.signed_url(base_url, job.firmware_version, now + URL_VALIDITY)
-                notice = {
-                    "execution": {
-                        "jobId": job.job_id,
-                        "status": "QUEUED",
-                        "jobDocument": job.document(url),
-                    }
+            if job.status is JobStatus.IN_PROGRESS:
+                latest = self._jobs.executions(job.job_id) if changed else executions
+                self._start(job, next_to_start(job, latest, now), now)
+
+    def _start(self, job: Job, due: Sequence[Execution], now: datetime) -> None:
+        """Claim each execution (queued to in progress), then notify its device; a notice the
+        broker did not take puts it back in the queue.
+        """
+        assert self._firmware is not None
+        files, base_url = self._firmware
+        for execution in due:
+            started = replace(
+                execution, status=ExecutionStatus.IN_PROGRESS, started_at=now, updated_at=now
+            )
+            if not self._jobs.move([(started, ExecutionStatus.QUEUED)]):
+                continue  # cancelled meanwhile
+            url = files.signed_url(base_url, job.firmware_version, now + URL_VALIDITY)
+            notice = {
+                "execution": {
+                    "jobId": job.job_id,
+                    "status": "QUEUED",
+                    "jobDocument": job.document(url),
                 }
-                topic = jobs_topic(execution.device_id, "notify-next")
-                expiry = int(EXECUTION_TIMEOUT.total_seconds())
-                if not self._link.publish(topic, json.dumps(notice).encode(), expiry):
-                    return
-                started = replace(
-                    execution, status=ExecutionStatus.IN_PROGRESS, started_at=now, updated_at=now
-                )
-                self._jobs.save_executions([started])
+            }
+            topic = jobs_topic(execution.device_id, "notify-next")
+            expiry = int(EXECUTION_TIMEOUT.total_seconds())
+            if not self._link.publish(topic, json.dumps(notice).encode(), expiry):
+                self._jobs.move([(execution, ExecutionStatus.IN_PROGRESS)])
+                return
 
     def _send_and_expire(self) -> None:
         self._announce()
         self._roll_out()
         now = self._clock.now()
-        changed: list[Command] = []
         for command in self._commands.open():
             late = overdue(command, now)
             if late is not None:
-                changed.append(late)
-                log.warning("command %s on %s %s", command.name, command.device_id, late.status)
+                if self._commands.swap(command, late):  # unless answered or retried meanwhile
+                    log.warning("command %s on %s %s", command.name, command.device_id, late.status)
                 continue
             if command.status is CommandStatus.SENT and command.sent_at is None:
                 left = math.ceil((command.expires_at - now).total_seconds())
                 payload = json.dumps(command.request()).encode()
                 topic = command_request_topic(command.device_id)
                 if self._link.publish(topic, payload, left):
-                    changed.append(replace(command, sent_at=now, updated_at=now))
-        if changed:
-            self._commands.save(changed)
+                    self._commands.swap(command, replace(command, sent_at=now, updated_at=now))

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Final, Protocol
 from coldchain.config import AwsSettings, Settings
 from coldchain.core.alarm_profile import AlarmProfile
 from coldchain.core.audit import AuditLog
-from coldchain.core.errors import ConfigurationError, NotFoundError
+from coldchain.core.errors import ConfigurationError, NotFoundError, StorageError
 from coldchain.core.ports import AlarmStore, DeviceStateStore, EventLog, ReadingStore
 
 if TYPE_CHECKING:
@@ -57,12 +57,17 @@ class AwsTarget:
         sns = self.clients("sns")
         queue_url = self.queue_url()
         topic = f":{self.prefix}-alarms"
-        arns = [
-            t["TopicArn"]
-            for page in sns.get_paginator("list_topics").paginate()
-            for t in page.get("Topics", [])
-            if t["TopicArn"].endswith(topic)
-        ]
+        from botocore.exceptions import BotoCoreError, ClientError  # noqa: PLC0415
+
+        try:
+            arns = [
+                t["TopicArn"]
+                for page in sns.get_paginator("list_topics").paginate()
+                for t in page.get("Topics", [])
+                if t["TopicArn"].endswith(topic)
+            ]
+        except (ClientError, BotoCoreError) as exc:
+            raise StorageError(f"cannot list SNS topics: {exc}") from None
         return AwsSettings(
             telemetry_table=f"{self.prefix}-telemetry",
             devices_table=f"{self.prefix}-devices",
@@ -190,7 +195,13 @@ def _sqlite_stores(settings: Settings) -> OperatorStores:
 
 
 def _dynamodb_stores(prefix: str) -> OperatorStores:
-    import boto3  # noqa: PLC0415 - the 'aws' extra, loaded only for a dynamodb:// store
+    try:
+        import boto3  # noqa: PLC0415 - the 'aws' extra, loaded only for a dynamodb:// store
+        from botocore.exceptions import BotoCoreError  # noqa: PLC0415
+    except ImportError:
+        raise ConfigurationError(
+            "a dynamodb:// store needs boto3: pip install 'coldchain[aws]'"
+        ) from None
 
     from coldchain.adapters.dynamodb import (  # noqa: PLC0415
         DynamoAlarmStore,
@@ -206,7 +217,13 @@ def _dynamodb_stores(prefix: str) -> OperatorStores:
 
     def clients(service: str) -> Any:
         if service not in made:
-            made[service] = session.client(service)  # type: ignore[call-overload]
+            try:
+                made[service] = session.client(service)  # type: ignore[call-overload]
+            except BotoCoreError as exc:  # no region, a bad endpoint or profile
+                raise ConfigurationError(
+                    f"cannot reach AWS {service}: {exc} (set AWS_REGION, AWS_PROFILE or "
+                    "AWS_ENDPOINT_URL)"
+                ) from None
         return made[service]
 
     dynamodb = clients("dynamodb")

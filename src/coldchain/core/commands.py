@@ -12,8 +12,9 @@ cloud side keeps each command's lifecycle::
 
 A command is *delivered* while it has not expired (the broker holds it for an offline device's
 persistent session, with the MQTT v5 message expiry set to what is left); after its expiry
-a device drops it. ``retry`` sends the same ``command_id`` again (the device answers from its
-memory if it already acted).
+a device drops it. ``retry`` sends the same ``command_id`` again, a finished one too until it
+expires (the device answers from its memory if it already acted, so nothing happens twice;
+the answer is recorded again).
 """
 
 from __future__ import annotations

@@ -192,7 +192,8 @@ def settle(job: Job, executions: Sequence[Execution], now: datetime) -> tuple[Jo
             if e.status is ExecutionStatus.QUEUED
         ]
         return replace(job, status=JobStatus.ABORTED), changed + cancelled
-    if all(e.status.finished or e.status is ExecutionStatus.CANCELED for e in current):
+    done = (e.status.finished or e.status is ExecutionStatus.CANCELED for e in current)
+    if current and all(done):
         return replace(job, status=JobStatus.COMPLETED), changed
     return job, changed
 
@@ -212,7 +213,8 @@ def cancelled(
 def reported(
     execution: Execution, status: str, details: dict[str, Any], now: datetime
 ) -> Execution:
-    """A device's progress report; reports on a finished or cancelled execution are ignored.
+    """A device's progress report on a started execution; any other is ignored (a queued
+    one has not been sent: a device cannot start itself ahead of the rollout).
 
     Raises:
         ValidationError: a status a device cannot report.
@@ -220,6 +222,6 @@ def reported(
     allowed = {"in_progress", "succeeded", "failed"}
     if status not in allowed:
         raise ValidationError([Issue("status", f"{status!r}: one of {sorted(allowed)}")])
-    if execution.status.finished or execution.status is ExecutionStatus.CANCELED:
+    if execution.status is not ExecutionStatus.IN_PROGRESS:
         return execution
     return replace(execution, status=ExecutionStatus(status), updated_at=now, details=details)

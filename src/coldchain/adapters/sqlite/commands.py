@@ -79,6 +79,24 @@ class SqliteCommandStore:
                 ],
             )
 
+    def swap(self, old: Command, new: Command) -> bool:
+        """Write ``new`` only if the stored command is still ``old`` (a retry or an answer may
+        have come meanwhile); whether it was written.
+        """
+        with self._db.transaction(), translated():
+            cursor = self._db.connection.execute(
+                "UPDATE commands SET document = ?, status = ?, sent_at = ? "
+                "WHERE command_id = ? AND document = ?",
+                (
+                    json.dumps(command_document(new)),
+                    new.status.value,
+                    None if new.sent_at is None else to_canonical(new.sent_at),
+                    old.command_id,
+                    json.dumps(command_document(old)),
+                ),
+            )
+        return cursor.rowcount == 1
+
     def get(self, command_id: str) -> Command | None:
         with translated():
             row = self._db.connection.execute(

@@ -133,6 +133,42 @@ class SqliteJobStore:
                 ],
             )
 
+    def move(self, changes: Sequence[tuple[Execution, ExecutionStatus]]) -> list[Execution]:
+        """Write each execution only if its stored status is still the given one (an operator's
+        cancel or a device's report may have come first); the ones written.
+        """
+        written = []
+        with self._db.transaction(), translated():
+            for execution, expected in changes:
+                cursor = self._db.connection.execute(
+                    "UPDATE job_executions SET status = ?, document = ? "
+                    "WHERE job_id = ? AND device_id = ? AND status = ?",
+                    (
+                        execution.status.value,
+                        json.dumps(execution_document(execution)),
+                        execution.job_id,
+                        execution.device_id,
+                        expected.value,
+                    ),
+                )
+                if cursor.rowcount == 1:
+                    written.append(execution)
+        return written
+
+    def settle_job(self, job: Job) -> bool:
+        """Write a job's new status only if it is still in progress (not cancelled meanwhile)."""
+        with self._db.transaction(), translated():
+            cursor = self._db.connection.execute(
+                "UPDATE jobs SET status = ?, document = ? WHERE job_id = ? AND status = ?",
+                (
+                    job.status.value,
+                    json.dumps(job_document(job)),
+                    job.job_id,
+                    JobStatus.IN_PROGRESS.value,
+                ),
+            )
+        return cursor.rowcount == 1
+
     def executions(self, job_id: str) -> list[Execution]:
         with translated():
             rows = self._db.connection.execute(

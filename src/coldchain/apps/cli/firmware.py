@@ -114,8 +114,11 @@ def job_create(
             abort_failed_pct=abort_pct,
             created_at=now,
         )
-        store.save_job(created)
-        store.save_executions([Execution(created.job_id, str(r["device_id"])) for r in targeted])
+        with database.transaction():  # the control service never sees a job without devices
+            store.save_job(created)
+            store.save_executions(
+                [Execution(created.job_id, str(r["device_id"])) for r in targeted]
+            )
     finally:
         database.close()
     click.echo(f"job {created.job_id}: {version} to {len(targeted)} devices ({target})")

@@ -210,7 +210,12 @@ def _channels(
 @click.command()
 @click.option("--host", default=None, help="Broker host [127.0.0.1].")
 @click.option("--port", type=int, default=None, help="Broker port [8883].")
-@click.option("--client-id", default="control", show_default=True)
+@click.option(
+    "--client-id",
+    type=click.Choice(["control"]),  # adapters.dynsec.CONTROL_IDENTITIES: the control role
+    default="control",
+    show_default=True,
+)
 @click.option(
     "--firmware-port",
     type=click.IntRange(0, 65535),

@@ -187,8 +187,9 @@ def create_app(config: AppConfig) -> FastAPI:  # noqa: PLR0915 - routes read bes
         description=(
             "The JSON API behind the dashboard page. Authenticate with the session cookie "
             "(`POST /api/session`) or an API token (`coldchain user token NAME`, sent as "
-            "`Authorization: Bearer <token>`). Reads need a viewer, acknowledging an alarm "
-            "an operator. State-changing requests take `Content-Type: application/json`; "
+            "`Authorization: Bearer <token>`). Reads need a viewer; acknowledging an alarm, "
+            "the shipment actions and sending a device a command an operator; the release "
+            "decision qa. State-changing requests take `Content-Type: application/json`; "
             "a browser's must come from this origin."
         ),
         openapi_url=None,  # served below, behind authentication
