@@ -160,7 +160,7 @@ def cost_section(prices: Prices, measured: Measured) -> list[str]:
         "(storage 60% cheaper, writes 25% dearer: storage and PITR outweigh the writes); "
         "Basic Ingest (no messaging charge; the devices publish to "
         "`$aws/rules/coldchain_telemetry/dt/coldchain/<id>/telemetry`, which the device "
-        "policy in iot.tf and the firmware must then allow: not part of this change); and "
+        "policy in iot.tf allows; the simulator: `--basic-ingest coldchain_telemetry`); and "
         "batched uploads of "
         f"{lean.scenario.batch} readings ({lean.scenario.upload_delay_s:g} s apart, "
         f"uploads at most {DEFAULT_MAX_DELAY_S:g} s apart so that one lost upload raises no "
@@ -176,8 +176,8 @@ def cost_section(prices: Prices, measured: Measured) -> list[str]:
         f"${indexed.per_million:.3f}; without it ${lean.per_million:.3f}. Nothing in the "
         "deployed code queries it (`DynamoReadingStore.fleet_between` is exercised only by "
         "the store contract tests), so dropping it, or making it sparse (only the readings a "
-        "fleet query needs carry its key), is a storage.tf and adapter change for its owner; "
-        "this change does not make it. Beyond that, one item per reading is the floor "
+        "fleet query needs carry its key): `fleet_index = false` in Terraform drops it (kept "
+        "by default: the brief names a GSI on fleet). Beyond that, one item per reading is the floor "
         "(readings writes, storage and PITR are most of what is left); storing a batched "
         "upload as one item would divide them by the batch, and is a storage rewrite.",
         "",
