@@ -177,8 +177,8 @@ def cost_section(prices: Prices, measured: Measured) -> list[str]:
         "deployed code queries it (`DynamoReadingStore.fleet_between` is exercised only by "
         "the store contract tests), so dropping it, or making it sparse (only the readings a "
         "fleet query needs carry its key): `fleet_index = false` in Terraform drops it (kept "
-        "by default: the brief names a GSI on fleet). Beyond that, one item per reading is the floor "
-        "(readings writes, storage and PITR are most of what is left); storing a batched "
+        "by default: the brief names a GSI on fleet). Beyond that, one item per reading is "
+        "the floor (readings writes, storage and PITR are most of what is left); storing a batched "
         "upload as one item would divide them by the batch, and is a storage rewrite.",
         "",
         "With batched uploads the Kinesis mode is the dearest: it pays for the stream by "
