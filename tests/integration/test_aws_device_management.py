@@ -4,9 +4,11 @@ pre-signed URL placeholder, rollout rate, abort rule, cancel)."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -14,9 +16,14 @@ import pytest
 from moto import mock_aws
 from moto.backends import get_backend
 
-from coldchain.adapters.iot_device_management import IotCommandPublisher, IotJobs, IotShadow
+from coldchain.adapters.iot_device_management import (
+    IotCommandPublisher,
+    IotJobs,
+    IotShadow,
+    S3FirmwareImages,
+)
 from coldchain.core.commands import new_command
-from coldchain.core.errors import StorageError
+from coldchain.core.errors import ConfigurationError, StorageError
 from coldchain.core.jobs import Job
 from tests.aws import REGION, fake_credentials
 
@@ -86,3 +93,25 @@ def test_a_firmware_job_targets_groups_with_a_presigned_url_rate_and_abort_rule(
     assert document["rollback_firmware_version"] == "2.1.4"
     jobs.cancel(job.job_id)
     assert jobs.describe(job.job_id)["status"] == "CANCELED"
+
+
+def test_a_firmware_image_goes_to_the_bucket_with_its_checksum_once(
+    aws: None, tmp_path: Path
+) -> None:
+    s3 = boto3.client("s3", region_name=REGION)
+    s3.create_bucket(
+        Bucket="coldchain-firmware-test",
+        CreateBucketConfiguration={"LocationConstraint": "eu-west-1"},
+    )
+    images = S3FirmwareImages(s3, "coldchain-firmware-test")
+    image = tmp_path / "2.2.0.bin"
+    image.write_bytes(b"reefer firmware 2.2.0")
+    digest, size = images.add(image, "2.2.0")
+    assert (digest, size) == (hashlib.sha256(b"reefer firmware 2.2.0").hexdigest(), 21)
+    stored = s3.get_object(Bucket="coldchain-firmware-test", Key=images.key("2.2.0"))
+    assert stored["Body"].read() == b"reefer firmware 2.2.0"
+    assert stored["Metadata"]["sha256"] == digest
+    assert images.add(image, "2.2.0") == (digest, size)  # the same image again: nothing new
+    image.write_bytes(b"something else")
+    with pytest.raises(ConfigurationError):
+        images.add(image, "2.2.0")

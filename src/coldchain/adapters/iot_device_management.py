@@ -6,6 +6,8 @@ the local stack (core.commands, core.shadow, core.jobs); only the transport diff
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import math
 from datetime import datetime
@@ -14,14 +16,22 @@ from typing import TYPE_CHECKING, Any, Final
 from botocore.exceptions import BotoCoreError, ClientError
 
 from coldchain.core.commands import Command
-from coldchain.core.errors import NotFoundError, StorageError, StorageUnavailableError
-from coldchain.core.jobs import Job
+from coldchain.core.errors import (
+    ConfigurationError,
+    NotFoundError,
+    StorageError,
+    StorageUnavailableError,
+)
+from coldchain.core.jobs import Job, check_version
 from coldchain.core.shadow import Shadow
 from coldchain.core.topics import command_request_topic
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from mypy_boto3_iot.client import IoTClient
     from mypy_boto3_iot_data.client import IoTDataPlaneClient
+    from mypy_boto3_s3.client import S3Client
 
 PRESIGNED_URL_EXPIRY_S: Final = 3600  # IoT allows 60-3600 s
 
@@ -169,3 +179,49 @@ class IotJobs:
             self._client.cancel_job(jobId=job_id, comment="cancelled by an operator")
         except (ClientError, BotoCoreError) as exc:
             raise _failed(exc, "cancel_job") from exc
+
+
+class S3FirmwareImages:
+    """Firmware images in the bucket Terraform makes (`terraform output firmware_bucket`):
+    one object per version, uploaded with its SHA-256 so S3 checks it on arrival, never
+    overwritten with other contents.
+    """
+
+    def __init__(self, client: S3Client, bucket: str) -> None:
+        self._client = client
+        self.bucket = bucket
+
+    @staticmethod
+    def key(version: str) -> str:
+        return f"firmware/{check_version(version)}.bin"
+
+    def add(self, image: Path, version: str) -> tuple[str, int]:
+        """Upload an image; its SHA-256 (hex) and size.
+
+        Raises:
+            ConfigurationError: the version exists with other contents.
+            StorageError: S3 refused.
+        """
+        data = image.read_bytes()
+        digest = hashlib.sha256(data).digest()
+        key = self.key(version)
+        try:
+            found = self._client.head_object(Bucket=self.bucket, Key=key)
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] not in ("404", "NoSuchKey", "NotFound"):
+                raise _failed(exc, "head_object") from exc
+        else:
+            if found.get("Metadata", {}).get("sha256") != digest.hex():
+                raise ConfigurationError(f"firmware {version} exists with other contents")
+            return digest.hex(), len(data)
+        try:
+            self._client.put_object(
+                Bucket=self.bucket,
+                Key=key,
+                Body=data,
+                ChecksumSHA256=base64.b64encode(digest).decode(),
+                Metadata={"firmware-version": version, "sha256": digest.hex()},
+            )
+        except (ClientError, BotoCoreError) as exc:
+            raise _failed(exc, "put_object") from exc
+        return digest.hex(), len(data)
