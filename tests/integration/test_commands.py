@@ -28,7 +28,7 @@ from coldchain.core.topics import (
     shadow_topic,
 )
 from coldchain.tls import client_context
-from tests.stack import Stack, wait_until
+from tests.stack import Device, Stack, wait_until
 
 DEVICE = "cmd-dev-1"
 ABSENT = "cmd-dev-2"  # has a certificate, never connects
@@ -229,8 +229,8 @@ def test_offline_delivery_before_expiry_and_never_after(stack: Stack, devices: D
     assert status(stack, late)["status"] == "expired"
 
 
-def test_a_device_cannot_touch_another_devices_commands(stack: Stack) -> None:
-    intruder = stack.device(DEVICE)
+def subscribed(device: Device, topic: str) -> int:
+    """The SUBACK reason code the broker gives ``device`` for ``topic``."""
     granted: list[int] = []
     answered = threading.Event()
 
@@ -238,10 +238,16 @@ def test_a_device_cannot_touch_another_devices_commands(stack: Stack) -> None:
         granted.extend(int(r.value) for r in reasons)
         answered.set()
 
-    intruder.client.on_subscribe = on_subscribe
-    intruder.client.subscribe(command_request_topic(ABSENT), qos=1)
-    assert answered.wait(10)
-    assert granted == [0x87]  # not authorised
+    device.client.on_subscribe = on_subscribe
+    device.client.subscribe(topic, qos=1)
+    assert answered.wait(10), f"no SUBACK for {topic}"
+    [code] = granted
+    return code
+
+
+def test_a_device_cannot_touch_another_devices_commands(stack: Stack) -> None:
+    intruder = stack.device(DEVICE)
+    assert subscribed(intruder, command_request_topic(ABSENT)) == 0x87  # not authorised
     mid = intruder.publish(
         json.dumps({"command_id": "x", "status": "succeeded", "timestamp": "2026-01-01T00:00:00Z"}),
         topic=command_response_topic(ABSENT),
@@ -301,21 +307,8 @@ def test_a_stale_version_is_rejected_with_409(stack: Stack) -> None:
 
 def test_a_device_cannot_touch_another_devices_shadow(stack: Stack) -> None:
     intruder = stack.device(DEVICE)
-    granted: list[int] = []
-    answered = threading.Event()
-
-    def on_subscribe(c: mqtt.Client, u: Any, mid: int, reasons: list[Any], p: Any) -> None:
-        granted.extend(int(r.value) for r in reasons)
-        answered.set()
-
-    intruder.client.on_subscribe = on_subscribe
-    intruder.client.subscribe(shadow_topic(ABSENT, "update/delta"), qos=1)
-    assert answered.wait(10)
-    assert granted == [0x87]
-    answered.clear()
-    intruder.client.subscribe(jobs_topic(ABSENT, "notify-next"), qos=1)
-    assert answered.wait(10)
-    assert granted == [0x87, 0x87]
+    assert subscribed(intruder, shadow_topic(ABSENT, "update/delta")) == 0x87
+    assert subscribed(intruder, jobs_topic(ABSENT, "notify-next")) == 0x87
     job_report = intruder.publish("{}", topic=jobs_topic(ABSENT, "j1/update"))
     wait_until(lambda: job_report in intruder.reason_codes, 10, "puback")
     assert intruder.reason_codes[job_report] == 135

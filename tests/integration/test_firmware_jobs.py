@@ -5,8 +5,6 @@ rollout stops and what was not started is cancelled."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,7 +15,7 @@ import pytest
 from coldchain.apps.simulator.fleet import Fleet, FleetOptions
 from coldchain.core.device_model import DeviceModel, Scenario
 from coldchain.tls import client_context
-from tests.integration.test_commands import Control
+from tests.integration.test_commands import Control, coldchain
 from tests.stack import Stack, wait_until
 
 FLEET = "fw-fleet"
@@ -54,25 +52,6 @@ def run_fleet(stack: Stack, seed: int) -> tuple[Fleet, threading.Thread]:
     thread.start()
     wait_until(lambda: stack.count("devices") == len(IDS), 30, "every device reported")
     return fleet, thread
-
-
-def coldchain(stack: Stack, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "coldchain",
-            "--home",
-            str(stack.home),
-            *args,
-            "--db",
-            str(stack.db_path),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
 
 
 def create_job(stack: Stack, tmp_path: Path, *extra: str) -> str:
