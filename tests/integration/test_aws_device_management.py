@@ -13,6 +13,7 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.stub import Stubber
 from moto import mock_aws
 from moto.backends import get_backend
 
@@ -48,6 +49,32 @@ def test_a_command_is_published_on_its_topic_with_what_is_left_of_its_validity(a
     body = json.loads(payload)
     assert body["command_id"] == command.command_id
     assert body["name"] == "self-test"
+
+
+def test_the_message_expiry_is_what_is_left_of_the_command() -> None:
+    """moto keeps no MQTT properties: the request itself is checked with botocore's stubber."""
+    client = boto3.client(
+        "iot-data",
+        region_name=REGION,
+        endpoint_url="https://data-ats.iot.eu-west-1.amazonaws.com",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+    command = new_command("reefer-1", "reboot", {}, NOW, expires_in=timedelta(minutes=10))
+    with Stubber(client) as stub:
+        stub.add_response(
+            "publish",
+            {},
+            {
+                "topic": "cmd/reefer-1/request",
+                "qos": 1,
+                "payload": json.dumps(command.request()).encode(),
+                "contentType": "application/json",
+                "messageExpiry": 360,
+            },
+        )
+        IotCommandPublisher(client).send(command, NOW + timedelta(minutes=4))
+        stub.assert_no_pending_responses()
 
 
 def test_the_shadow_keeps_versions_and_refuses_a_stale_one(aws: None) -> None:

@@ -20,12 +20,14 @@ from coldchain.adapters.dynamodb import (
     pages,
     translated,
 )
+from coldchain.core.reading import READING_FIELDS
 from coldchain.core.timestamps import to_canonical
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
 
 _BATCH_GET: Final = 100  # BatchGetItem takes at most 100 keys
+_ROW_KEYS: Final = frozenset({"device_id", "timestamp", "fleet_id"})
 
 
 class DynamoReadModel:
@@ -70,21 +72,16 @@ class DynamoReadModel:
     @staticmethod
     def _row(item: Any) -> dict[str, Any]:
         reading = item_reading(item)
-        return {
+        row: dict[str, Any] = {
             "device_id": reading.device_id,
             "fleet_id": reading.fleet_id,
             "first_ts": str(item.get("first_ts", item["last_ts"])["S"]),
             "last_ts": reading.timestamp,
             "readings": int(item["readings"]["N"]) if "readings" in item else 0,
-            "temperature_c": reading.temperature_c,
-            "humidity_pct": reading.humidity_pct,
-            "shock_g": reading.shock_g,
-            "battery_pct": reading.battery_pct,
-            "latitude": reading.latitude,
-            "longitude": reading.longitude,
-            "firmware_version": reading.firmware_version,
-            "seq": reading.seq,
         }
+        # The newest reading's values, in the model's order (the SQLite read model's columns).
+        shown = (name for name in READING_FIELDS if name not in _ROW_KEYS)
+        return row | {name: getattr(reading, name) for name in shown}
 
     def count(self, device_id: str, start: datetime, end: datetime) -> int:
         """Readings of one device in ``[start, end]`` (a COUNT query: it reads the range)."""
