@@ -186,12 +186,7 @@ def settle(job: Job, executions: Sequence[Execution], now: datetime) -> tuple[Jo
         and len(finished) >= job.abort_min_finished
         and 100 * len(failed) / len(finished) > job.abort_failed_pct
     ):
-        cancelled = [
-            replace(e, status=ExecutionStatus.CANCELED, updated_at=now)
-            for e in current
-            if e.status is ExecutionStatus.QUEUED
-        ]
-        return replace(job, status=JobStatus.ABORTED), changed + cancelled
+        return replace(job, status=JobStatus.ABORTED), changed + _cancel_queued(current, now)
     done = (e.status.finished or e.status is ExecutionStatus.CANCELED for e in current)
     if current and all(done):
         return replace(job, status=JobStatus.COMPLETED), changed
@@ -202,12 +197,15 @@ def cancelled(
     job: Job, executions: Sequence[Execution], now: datetime
 ) -> tuple[Job, list[Execution]]:
     """An operator's cancel: the job and its queued executions."""
-    queued = [
+    return replace(job, status=JobStatus.CANCELED), _cancel_queued(executions, now)
+
+
+def _cancel_queued(executions: Sequence[Execution], now: datetime) -> list[Execution]:
+    return [
         replace(e, status=ExecutionStatus.CANCELED, updated_at=now)
         for e in executions
         if e.status is ExecutionStatus.QUEUED
     ]
-    return replace(job, status=JobStatus.CANCELED), queued
 
 
 def reported(

@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from coldchain.adapters.sqlite.database import SqliteDatabase, translated
+from coldchain.core.errors import NotFoundError
 from coldchain.core.jobs import Execution, ExecutionStatus, Job, JobStatus
 from coldchain.core.timestamps import parse_canonical, to_canonical
 
@@ -112,6 +113,17 @@ class SqliteJobStore:
                 "SELECT document FROM jobs WHERE job_id = ?", (job_id,)
             ).fetchone()
         return None if row is None else _job(json.loads(row[0]))
+
+    def require(self, job_id: str) -> Job:
+        """The job with this id.
+
+        Raises:
+            NotFoundError: there is none.
+        """
+        found = self.job(job_id)
+        if found is None:
+            raise NotFoundError(f"no job {job_id!r}")
+        return found
 
     def jobs(self, status: JobStatus | None = None) -> list[Job]:
         with translated():

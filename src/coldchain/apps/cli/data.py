@@ -23,7 +23,6 @@ from coldchain.apps.cli.options import DB_OPTION, FORMAT_OPTION, LIST_FORMAT, ST
 from coldchain.apps.cli.profile import chosen_profile
 from coldchain.apps.cli.tables import (
     add_row,
-    echo_csv,
     echo_documents,
     keep_whole,
     local,
@@ -69,11 +68,8 @@ def devices(ctx: click.Context, fleet: str | None, output: str, db: Path | None)
         rows = _device_rows(stores, fleet)
     finally:
         stores.close()
-    if output == "json":
-        click.echo(json.dumps(rows, indent=2))
-        return
-    if output == "csv":
-        echo_csv(rows)
+    if output in ("json", "csv"):
+        echo_documents(output, rows)
         return
     table = Table(title=f"{len(rows)} devices")
     for column in ("device", "fleet", "last seen", "temp °C", "battery %", "firmware", "status"):

@@ -137,9 +137,7 @@ def job_show(ctx: click.Context, job_id: str, output: str, db: Path | None) -> N
     database = open_store(settings_of(ctx).override(db_path=db))
     try:
         store = SqliteJobStore(database)
-        found = store.job(job_id)
-        if found is None:
-            raise NotFoundError(f"no job {job_id!r}")
+        found = store.require(job_id)
         executions = store.executions(job_id)
     finally:
         database.close()
@@ -198,9 +196,7 @@ def job_cancel(ctx: click.Context, job_id: str, db: Path | None) -> None:
     database = open_store(settings_of(ctx).override(db_path=db))
     try:
         store = SqliteJobStore(database)
-        found = store.job(job_id)
-        if found is None:
-            raise NotFoundError(f"no job {job_id!r}")
+        found = store.require(job_id)
         if found.status is not JobStatus.IN_PROGRESS:
             raise ConfigurationError(f"job {job_id} is already {found.status.value}")
         with database.transaction():
